@@ -1,0 +1,1 @@
+"""bench.losses (under construction)."""

@@ -1,0 +1,1 @@
+"""bench.models (under construction)."""
