@@ -24,7 +24,7 @@ def dataset_status(source: str | os.PathLike | None = None,
     for name in sorted(set(names()) | set(names(local.root))):
         row = {"name": name, "n_samples": None, "n_features": None, "n_classes": None}
         try:
-            ds = load(name, local.root, splits_source)
+            ds = load(name, source, splits_source)
             if check_splits:
                 ds.splits("klambauer4")
             row.update(n_samples=ds.n_samples, n_features=ds.n_features,

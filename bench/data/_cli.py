@@ -1,0 +1,56 @@
+"""`lossbench datasets`: which datasets the configured source holds, and are they valid."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+
+HELP = "List the UCI-121 datasets with their shape and status (ok | missing | invalid: reason)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", default=None,
+                        help="URL, .tar.gz or folder of the collection "
+                             "(default: $LOSSBENCH_UCI121, then the authors' URL)")
+    parser.add_argument("--splits-source", default=None,
+                        help="URL, .tar.gz or folder of the Klambauer split files; when given (or "
+                             "$LOSSBENCH_UCI121_SPLITS is set) they are validated too")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+
+def format_rows(rows: list[dict], fmt: str) -> str:
+    from bench.data._status import COLUMNS
+
+    if fmt == "json":
+        return json.dumps(rows, indent=1) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+    cells = [[("" if r[c] is None else str(r[c])) for c in COLUMNS] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 1 if any dataset is invalid; missing datasets are listed on stderr, not an error."""
+    from bench.data import dataset_status
+
+    rows = dataset_status(args.source, args.splits_source)
+    sys.stdout.write(format_rows(rows, args.format))
+    missing = [r["name"] for r in rows if r["status"] == "missing"]
+    invalid = [r["name"] for r in rows if r["status"].startswith("invalid")]
+    if missing:
+        print(f"warning: {len(missing)} dataset(s) missing from the source: {', '.join(missing)}",
+              file=sys.stderr)
+    if invalid:
+        print(f"error: {len(invalid)} dataset(s) invalid: {', '.join(invalid)}", file=sys.stderr)
+        return 1
+    return 0
