@@ -1,0 +1,58 @@
+# One stacked fit per protocol x dataset x arch (all losses x lrs x seeds [x folds] together),
+# then the per-protocol tables.
+
+TRAIN_RESOURCES = config["resources"]["train"]
+
+
+rule train:
+    input:
+        data_inputs(),
+    output:
+        summary=f"{RUN}/summary.csv",
+        epochs=f"{RUN}/epochs.csv",
+        config=f"{RUN}/config.json",
+    conda:
+        "../envs/lossbench.yaml"
+    log:
+        f"{LOGS}/train/{{protocol}}/{{dataset}}/{{arch}}.log",
+    benchmark:
+        f"{RUN}/benchmark.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wildcards, attempt: TRAIN_RESOURCES["mem_mb"] * attempt,
+        runtime=lambda wildcards, attempt: TRAIN_RESOURCES["runtime"] * attempt,
+        cpus_per_task=lambda wildcards, threads: threads,
+    params:
+        losses=csv_list(config["losses"]),
+        lrs=csv_list(config["lrs"]),
+        seeds=csv_list(config["seeds"]),
+        epochs=config["epochs"],
+        batch_size=config["batch_size"],
+        data=source_args(),
+        out=lambda wildcards, output: os.path.dirname(output.summary),
+    shell:
+        "lossbench train --dataset {wildcards.dataset} --arch {wildcards.arch}"
+        " --losses {params.losses} --lrs {params.lrs} --seeds {params.seeds}"
+        " --epochs {params.epochs} --batch-size {params.batch_size}"
+        " --protocol {wildcards.protocol} --threads {threads} {params.data}"
+        " --out {params.out} > {log} 2>&1"
+
+
+rule collect:
+    input:
+        summaries=run_files("summary.csv"),
+        epochs=run_files("epochs.csv"),
+        configs=run_files("config.json"),
+        benchmarks=run_files("benchmark.tsv"),
+    output:
+        summary=f"{UCI}/{{protocol}}/summary.csv",
+        epochs=f"{UCI}/{{protocol}}/epochs.csv.gz",
+        scores=f"{UCI}/{{protocol}}/scores.csv",
+        timings=f"{UCI}/{{protocol}}/timings.csv",
+        settings=f"{UCI}/{{protocol}}/settings.json",
+    conda:
+        "../envs/lossbench.yaml"
+    log:
+        f"{LOGS}/collect/{{protocol}}.log",
+    script:
+        "../scripts/collect.py"

@@ -1,0 +1,33 @@
+"""Checkpoint script: the availability table of the configured datasets (ok | missing | invalid).
+
+Train jobs are created only for `ok` rows; missing and invalid ones stay in the table so the
+report lists them instead of silently dropping them. A configured name the collection does not
+know is a typo and stops the pipeline with one clear line.
+"""
+
+import pandas as pd
+from pipeline_io import run_logged, write_csv
+
+from bench.data import dataset_status
+from bench.errors import LossbenchError
+
+
+def main() -> None:
+    params = snakemake.params  # noqa: F821 (injected by Snakemake)
+    rows = pd.DataFrame(dataset_status(params.source, params.splits_source))
+    selection = params.selection
+    if selection != "all":
+        unknown = sorted(set(selection) - set(rows["name"]))
+        if unknown:
+            raise LossbenchError(
+                f"config 'datasets': unknown dataset(s) {', '.join(unknown)}; "
+                f"expected 'all' or names from `lossbench datasets` "
+                f"(e.g. {', '.join(rows['name'][:5])}, ...)"
+            )
+        rows = rows[rows["name"].isin(selection)]
+    counts = rows["status"].str.split(":").str[0].value_counts().to_dict()
+    print(f"datasets: {len(rows)} selected, {counts}")
+    write_csv(rows, snakemake.output.table)  # noqa: F821
+
+
+run_logged(main, snakemake.log[0] if snakemake.log else None)  # noqa: F821
