@@ -336,3 +336,16 @@ def test_source_precedence(monkeypatch):
     assert _sources.choose(None, "LOSSBENCH_UCI121", "url") == "/from/env"
     monkeypatch.delenv("LOSSBENCH_UCI121")
     assert _sources.choose(None, "LOSSBENCH_UCI121", "url") == "url"
+
+
+def test_split_files_from_a_base_url_over_loopback(tmp_path):
+    truth = make_dataset(tmp_path, n1=20)
+    test_cols, _ = make_splits(tmp_path, "toy", truth["y"])
+    server = _serve(tmp_path / "splits")  # serves <base>/toy/folds_py.dat, as raw GitHub does
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        ds = data.load("toy", tmp_path, splits_source=base)
+        ((_, _, test),) = ds.splits("klambauer")
+    finally:
+        server.shutdown()
+    np.testing.assert_array_equal(test, np.flatnonzero(test_cols[:, 0]))
