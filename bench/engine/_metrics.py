@@ -1,0 +1,41 @@
+"""Per-model evaluation metrics, computed on stacked logits ``[..., n, C]`` under no_grad.
+
+Close-enough accuracy follows Berlyand, Creese & Jabin (2021), "A novel multi-scale loss
+function for classification problems in machine learning" (arXiv:2106.02676, J. Comput. Phys.
+2023): an object counts as classified "close enough" at level ``delta`` when the probability of
+its true class is within ``delta`` of the largest predicted probability,
+``p_y >= max_j p_j - delta`` (``delta = 0`` is plain accuracy up to ties).
+"""
+
+from __future__ import annotations
+
+import torch
+
+TOP_K: tuple[int, ...] = (2, 5)
+ACC_AT: tuple[float, ...] = (0.01, 0.02, 0.05)
+
+
+def metric_names(n_classes: int) -> list[str]:
+    """Metric columns for one split; top-k only where ``C > k`` (else it is trivially 1)."""
+    names = ["acc"] + [f"top{k}" for k in TOP_K if n_classes > k]
+    return names + [f"acc_at_{a:g}" for a in ACC_AT] + ["mean_py"]
+
+
+def metric_sums(logits: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Sums over the ``n`` samples of each metric: ``[..., n_metrics]`` (divide by n later).
+
+    ``logits`` ``[..., n, C]``; ``target`` ``[n]`` (broadcast over the leading model dims).
+    Top-k counts a hit when fewer than k classes score strictly higher than the true class.
+    """
+    logits = logits.float()
+    true_logit = logits.gather(-1, target.expand(logits.shape[:-1]).unsqueeze(-1))
+    pred = logits.argmax(-1)
+    cols = [(pred == target).float()]
+    higher = (logits > true_logit).sum(-1)
+    cols += [(higher < k).float() for k in TOP_K if n_classes > k]
+    prob = torch.softmax(logits, -1)
+    p_y = prob.gather(-1, target.expand(prob.shape[:-1]).unsqueeze(-1)).squeeze(-1)
+    p_max = prob.amax(-1)
+    cols += [(p_y >= p_max - a).float() for a in ACC_AT]
+    cols.append(p_y)
+    return torch.stack([c.sum(-1) for c in cols], -1)
