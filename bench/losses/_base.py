@@ -1,0 +1,121 @@
+"""Base class: input validation at the public call, unchecked fast paths for the engine."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from bench.errors import LossbenchError
+
+
+def check_param(loss_id: str, name: str, value: Any, low: float | None = None,
+                high: float | None = None, low_open: bool = False,
+                high_open: bool = False) -> float:
+    """sklearn-style parameter check: a real number in the given range, returned as float."""
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    want = f"a float in the range {'(' if low_open or low is None else '['}{lo}, {hi}" \
+           f"{')' if high_open or high is None else ']'}"
+    if low is not None and high is None:
+        want = f"a float {'>' if low_open else '>='} {lo}"
+    bad = isinstance(value, bool) or not isinstance(value, int | float)
+    if not bad:
+        v = float(value)
+        bad = (not math.isfinite(v)
+               or (low is not None and (v < low or (low_open and v == low)))
+               or (high is not None and (v > high or (high_open and v == high))))
+    if bad:
+        raise LossbenchError(
+            f"The '{name}' parameter of make_loss('{loss_id}') must be {want}. Got {value!r} instead."
+        )
+    return float(value)
+
+
+def check_inputs(loss_id: str, logits: Any, target: Any, progress: Any) -> None:
+    """Raise LossbenchError for bad shapes, dtypes, non-finite logits, targets or progress."""
+    where = f"loss '{loss_id}'"
+    if not isinstance(logits, Tensor) or not logits.is_floating_point():
+        got = logits.dtype if isinstance(logits, Tensor) else type(logits).__name__
+        raise LossbenchError(f"{where}: logits must be a floating-point tensor [..., C]; got {got}.")
+    if logits.ndim < 1 or logits.shape[-1] < 2:
+        raise LossbenchError(
+            f"{where}: logits must have shape [..., C] with C >= 2; got {tuple(logits.shape)}."
+        )
+    if not isinstance(target, Tensor) or target.dtype != torch.int64:
+        got = target.dtype if isinstance(target, Tensor) else type(target).__name__
+        raise LossbenchError(f"{where}: target must be an int64 tensor; got {got}.")
+    if tuple(target.shape) != tuple(logits.shape[:-1]):
+        raise LossbenchError(
+            f"{where}: target shape {tuple(target.shape)} must equal logits shape without the "
+            f"class dim {tuple(logits.shape[:-1])}."
+        )
+    n_classes = logits.shape[-1]
+    if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
+        raise LossbenchError(
+            f"{where}: target values must be in [0, {n_classes - 1}]; got min "
+            f"{int(target.min())}, max {int(target.max())}."
+        )
+    if not bool(torch.isfinite(logits).all()):
+        n_bad = int((~torch.isfinite(logits)).sum())
+        raise LossbenchError(f"{where}: logits contain {n_bad} NaN/inf values.")
+    check_progress(loss_id, progress)
+
+
+def check_progress(loss_id: str, progress: Any) -> None:
+    ok = not isinstance(progress, bool) and isinstance(progress, int | float) \
+        and 0.0 <= float(progress) <= 1.0
+    if not ok:
+        raise LossbenchError(
+            f"loss '{loss_id}': progress must be a float in [0, 1] (epoch / n_epochs); "
+            f"got {progress!r}."
+        )
+
+
+def target_log_prob(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Stable log-softmax and log p_y (no clamping: gradients stay exact for tiny p_y)."""
+    logp = torch.log_softmax(logits, dim=-1)
+    return logp, logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+
+
+class Loss:
+    """A per-sample loss: ``loss(logits, target, progress=0.0)`` -> ``[...]``.
+
+    Public calls validate their inputs (``validate=True``). The engine, which calls losses
+    millions of times on tensors it built itself, may call the unchecked ``per_sample`` and
+    ``grad_unchecked`` directly (same arguments, no validation).
+    Subclasses implement ``per_sample`` and, where a closed form exists, ``grad_unchecked``.
+    """
+
+    id: str | None = None
+    label: str | None = None
+    needs: frozenset[str] = frozenset()
+
+    def __call__(self, logits: Tensor, target: Tensor, progress: float = 0.0, *,
+                 validate: bool = True, **extra: Any) -> Tensor:
+        if validate:
+            check_inputs(self.id or type(self).__name__, logits, target, progress)
+        return self.per_sample(logits, target, progress, **extra)
+
+    def per_sample(self, logits: Tensor, target: Tensor, progress: float = 0.0,
+                   **extra: Any) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"make_loss('{self.id}')"
+
+
+class ClosedFormLoss(Loss):
+    """A loss with ``grad_logits``: d(per-sample loss)/d(logits), same shape as logits."""
+
+    def grad_logits(self, logits: Tensor, target: Tensor, progress: float = 0.0, *,
+                    validate: bool = True, **extra: Any) -> Tensor:
+        if validate:
+            check_inputs(self.id or type(self).__name__, logits, target, progress)
+        return self.grad_unchecked(logits, target, progress, **extra)
+
+    def grad_unchecked(self, logits: Tensor, target: Tensor, progress: float = 0.0,
+                       **extra: Any) -> Tensor:
+        raise NotImplementedError
