@@ -28,14 +28,16 @@ def metric_sums(logits: torch.Tensor, target: torch.Tensor, n_classes: int) -> t
     Top-k counts a hit when fewer than k classes score strictly higher than the true class.
     """
     logits = logits.float()
-    true_logit = logits.gather(-1, target.expand(logits.shape[:-1]).unsqueeze(-1))
-    pred = logits.argmax(-1)
-    cols = [(pred == target).float()]
-    higher = (logits > true_logit).sum(-1)
-    cols += [(higher < k).float() for k in TOP_K if n_classes > k]
-    prob = torch.softmax(logits, -1)
-    p_y = prob.gather(-1, target.expand(prob.shape[:-1]).unsqueeze(-1)).squeeze(-1)
-    p_max = prob.amax(-1)
-    cols += [(p_y >= p_max - a).float() for a in ACC_AT]
+    target = target.expand(logits.shape[:-1]).unsqueeze(-1)
+    true_logit = logits.gather(-1, target)  # [..., n, 1]
+    cols = [(logits.argmax(-1, keepdim=True) == target)]
+    if any(n_classes > k for k in TOP_K):
+        higher = (logits > true_logit).sum(-1, keepdim=True)
+        cols += [higher < k for k in TOP_K if n_classes > k]
+    # p_y and max_j p_j from one logsumexp (no [.., n, C] softmax materialised)
+    lse = torch.logsumexp(logits, -1, keepdim=True)
+    p_y = (true_logit - lse).exp_()
+    p_max = (logits.amax(-1, keepdim=True) - lse).exp_()
+    cols += [p_y >= p_max - a for a in ACC_AT]
     cols.append(p_y)
-    return torch.stack([c.sum(-1) for c in cols], -1)
+    return torch.cat([c.float() for c in cols], -1).sum(-2)

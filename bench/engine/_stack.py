@@ -51,16 +51,41 @@ def order_generator(seed: int, fold: int) -> torch.Generator:
     return torch.Generator().manual_seed(1_000_003 * int(seed) + int(fold))
 
 
-def _loss_grad(loss, logits, target, progress):
-    """Per-sample loss values and d(sum of them)/d(logits) for one loss's slice of models."""
-    grad_fn = getattr(loss, "grad_logits", None)
+def _loss_grad(loss, logits, target, progress, **extra):
+    """Per-sample loss values and d(sum of them)/d(logits) for one loss's slice of models.
+
+    Uses the unchecked fast paths of ``bench.losses.Loss`` when present: the engine built the
+    tensors itself, and a model going NaN mid-epoch must not stop the others (it is flagged
+    at the end of the epoch).
+    """
+    value_fn = getattr(loss, "per_sample", loss)
+    grad_fn = getattr(loss, "grad_unchecked", None) if hasattr(loss, "grad_logits") else None
     if grad_fn is not None:
-        return loss(logits, target, progress), grad_fn(logits, target, progress)
+        return value_fn(logits, target, progress, **extra), grad_fn(logits, target, progress,
+                                                                    **extra)
     with torch.enable_grad():
         z = logits.detach().requires_grad_(True)
-        values = loss(z, target, progress)
+        values = value_fn(z, target, progress, **extra)
         (grad,) = torch.autograd.grad(values.sum(), z)
     return values.detach(), grad
+
+
+def _is_target_prob(loss) -> bool:
+    """A loss given by f(log p_y) with ``value`` and ``coef`` (bench.losses.TargetProbLoss)."""
+    from bench.losses._base import TargetProbLoss
+
+    return isinstance(loss, TargetProbLoss)
+
+
+def _is_mixing(loss) -> bool:
+    """alpha CE + beta EL (bench.losses MixingLoss): its coefficient is alpha + beta p_y."""
+    from bench.losses._mixing import MixingLoss
+
+    return type(loss) is MixingLoss
+
+
+def _needs(loss) -> frozenset:
+    return frozenset(getattr(loss, "needs", ()) or ())
 
 
 class Stack:
@@ -82,7 +107,10 @@ class Stack:
             W1[:, :, None, :].expand(S, n_in, M, O).reshape(S, n_in, M * O).contiguous(),
             b1[:, None, None, :].expand(S, 1, M, O).reshape(S, 1, M * O).contiguous(),
         ]
-        lr = torch.tensor([float(x) for x in spec.lrs], dtype=torch.float32).repeat(L)  # [M]
+        mult = [float(getattr(loss, "lr_multiplier", 1.0)) if "lr_multiplier" in _needs(loss)
+                else 1.0 for loss in spec.losses]
+        lr = torch.tensor([m * float(x) for m in mult for x in spec.lrs],
+                          dtype=torch.float32)  # [M], m = l * R + r
         self.lrs = [lr.repeat_interleave(O)[None, None, :]] * 2  # broadcast over W1/b1
         if self.mlp:
             W2 = torch.stack([p[2] for p in per_seed])  # [S, H, C]
@@ -92,12 +120,37 @@ class Stack:
                 b2[:, None, None, :].expand(S, M, 1, n_classes).contiguous(),
             ]
             self.lrs += [lr[None, :, None, None]] * 2
-        self.state = [torch.zeros_like(p) for p in self.params]
-        self.state2 = [torch.zeros_like(p) for p in self.params] if spec.optimizer == "adam" else []
-        self.grads = [torch.zeros_like(p) for p in self.params]
-        self.neg_lrs = [-x for x in self.lrs]
+        # one flat buffer per kind (weights, grads, optimiser state, -lr): the optimiser step
+        # is 2-3 ops on the flat buffers; params/grads/... are views of them per layer
+        shapes = [p.shape for p in self.params]
+        self.flat = torch.cat([p.reshape(-1) for p in self.params])
+        self.flat_grad = torch.zeros_like(self.flat)
+        self.flat_state = torch.zeros_like(self.flat)
+        self.flat_state2 = torch.zeros_like(self.flat) if spec.optimizer == "adam" else None
+        self.flat_neg_lr = torch.cat([(-x).expand(shape).reshape(-1)
+                                      for x, shape in zip(self.lrs, shapes, strict=True)])
+        self.params = self._views(self.flat, shapes)
+        self.grads = self._views(self.flat_grad, shapes)
+        self.state = self._views(self.flat_state, shapes)
+        self.state2 = self._views(self.flat_state2, shapes) if self.flat_state2 is not None else []
+        self.neg_lrs = self._views(self.flat_neg_lr, shapes)
+        # losses given by f(log p_y) share one log-softmax per step (see train_epoch)
+        self.fused = [li for li, loss in enumerate(spec.losses) if _is_target_prob(loss)]
         self.n_steps = 0
         self.diverged = torch.zeros(S, L, R, dtype=torch.bool)
+        # per-training-sample weights [S, R, n_train] of losses that need them (truncated Lq)
+        self.weighted = [li for li, loss in enumerate(spec.losses)
+                         if "sample_weights" in _needs(loss)]
+        self.sample_weights: dict[int, torch.Tensor] = {}
+
+    @staticmethod
+    def _views(flat: torch.Tensor, shapes) -> list[torch.Tensor]:
+        out, offset = [], 0
+        for shape in shapes:
+            n = math.prod(shape)
+            out.append(flat[offset:offset + n].view(shape))
+            offset += n
+        return out
 
     # -- model ------------------------------------------------------------------------------
     def _model_view(self, i: int, t: torch.Tensor) -> torch.Tensor:
@@ -122,64 +175,131 @@ class Stack:
     # -- training ---------------------------------------------------------------------------
     def train_epoch(self, Xtr: torch.Tensor, ytr: torch.Tensor, perms: list[torch.Tensor],
                     progress: float) -> torch.Tensor:
-        """One epoch over the batches of each seed's permutation; mean train loss ``[S, L, R]``."""
+        """One epoch over the batches of each seed's permutation; mean train loss ``[S, L, R]``.
+
+        Losses of the form f(log p_y) (``TargetProbLoss``) share one log-softmax and one
+        gradient expression ``coef * (p - onehot)`` per step; their values are computed once
+        at the end of the epoch from the stored log p_y (the schedule is constant within an
+        epoch). Other losses are called per step on their slice of the stack.
+        """
         S, L, R, M, C, B = self.S, self.L, self.R, self.M, self.C, self.spec.batch_size
         Xp = torch.stack([Xtr[p] for p in perms])  # [S, n, I]
         yp = torch.stack([ytr[p] for p in perms])  # [S, n]
         n = Xp.shape[1]
+        # this epoch's order of each weighted loss's per-sample weights: [S, R, n]
+        wp = {li: torch.stack([w[si][:, p] for si, p in enumerate(perms)])
+              for li, w in self.sample_weights.items()}
+        fused = self.fused
+        other = [li for li in range(L) if li not in fused]
+        logp_y_all = torch.empty(S, L, R, n) if fused else None
+        coef = torch.zeros(S, L, R, B)
+        mix = [li for li in fused if _is_mixing(self.spec.losses[li])]
+        fused_rest = [li for li in fused if li not in mix]
+        if mix:
+            ab = torch.tensor([self.spec.losses[li].alpha_beta(progress) for li in mix])
+            mix_alpha, mix_beta = (ab[:, k].view(1, -1, 1, 1) for k in (0, 1))
+            mix = torch.tensor(mix) if len(mix) < L else slice(None)
+        else:
+            mix = None
         loss_sum = torch.zeros(S, L, R)
         n_batches = 0
         for a in range(0, n, B):
             xb, yb = Xp[:, a:a + B], yp[:, a:a + B]
             b = xb.shape[1]
-            logits, h = self.forward(xb)
+            logits, h = self.forward(xb)  # [S, M, b, C]
             lg = logits.view(S, L, R, b, C)
-            target = yb[:, None, :].expand(S, R, b)
-            g = torch.empty(S, L, R, b, C)
-            for li, loss in enumerate(self.spec.losses):
-                values, grad = _loss_grad(loss, lg[:, li], target, progress)
-                loss_sum[:, li] += values.mean(-1)
-                g[:, li] = grad
-            self._backward(xb, g.view(S, M, b, C), h, 1.0 / b)
+            if fused:
+                cb = coef[..., :b]
+                idx = yb[:, None, :, None].expand(S, M, b, 1)
+                g = torch.log_softmax(logits, -1)
+                logp_y = g.gather(-1, idx).view(S, L, R, b)
+                logp_y_all[..., a:a + b] = logp_y
+                if mix is not None:  # alpha + beta p_y for every CE/EL mix at once
+                    cb[:, mix] = torch.addcmul(mix_alpha, mix_beta, logp_y[:, mix].exp())
+                for li in fused_rest:
+                    extra = {"sample_weights": wp[li][:, :, a:a + b]} if li in wp else {}
+                    cb[:, li] = self.spec.losses[li].coef(logp_y[:, li], progress, **extra)
+                c4 = cb.reshape(S, M, b, 1).mul_(1.0 / b)  # 1/b: each model's batch mean
+                g = g.exp_().mul_(c4).scatter_add_(-1, idx, c4.neg())
+            else:
+                g = torch.empty(S, M, b, C)
+            if other:
+                gv = g.view(S, L, R, b, C)
+                target = yb[:, None, :].expand(S, R, b)
+                for li in other:
+                    extra = {"sample_weights": wp[li][:, :, a:a + b]} if li in wp else {}
+                    values, grad = _loss_grad(self.spec.losses[li], lg[:, li], target, progress,
+                                              **extra)
+                    loss_sum[:, li] += values.mean(-1)
+                    torch.mul(grad, 1.0 / b, out=gv[:, li])
+            self._backward(xb, g, h)
             self._step()
             n_batches += 1
+        if fused:
+            # mean over batches of each batch's mean: sample weight 1 / (its batch size)
+            per_sample = torch.full((n,), 1.0 / B)
+            if n % B:
+                per_sample[n - n % B:] = 1.0 / (n % B)
+            for li in fused:
+                extra = {"sample_weights": wp[li]} if li in wp else {}
+                values = self.spec.losses[li].value(logp_y_all[:, li], progress, **extra)
+                loss_sum[:, li] = values @ per_sample
         return loss_sum / n_batches
 
-    def _backward(self, xb, g, h, scale: float) -> None:
-        """Parameter gradients of each model's batch-mean loss, from d(loss sums)/d(logits)."""
+    def _backward(self, xb, g, h) -> None:
+        """Parameter gradients of each model's batch-mean loss from its d(loss)/d(logits) ``g``
+        (already divided by the batch size)."""
         S, M, O = self.S, self.M, self.O
         b = xb.shape[1]
         if self.mlp:
-            torch.matmul(h.transpose(2, 3), g, out=self.grads[2]).mul_(scale)
-            torch.sum(g, 2, keepdim=True, out=self.grads[3]).mul_(scale)
+            torch.matmul(h.transpose(2, 3), g, out=self.grads[2])
+            torch.sum(g, 2, keepdim=True, out=self.grads[3])
             dz = torch.matmul(g, self.params[2].transpose(2, 3)).mul_(h > 0)
         else:
             dz = g
         dz = dz.transpose(1, 2).reshape(S, b, M * O)  # [S, b, M*O]
-        torch.bmm(xb.transpose(1, 2), dz, out=self.grads[0]).mul_(scale)
-        torch.sum(dz, 1, keepdim=True, out=self.grads[1]).mul_(scale)
+        torch.bmm(xb.transpose(1, 2), dz, out=self.grads[0])
+        torch.sum(dz, 1, keepdim=True, out=self.grads[1])
 
     def _step(self) -> None:
         self.n_steps += 1
+        p, grad, buf, neg_lr = self.flat, self.flat_grad, self.flat_state, self.flat_neg_lr
         if self.spec.optimizer == "sgd":
             m = self.spec.momentum
-            for p, buf, grad, neg_lr in zip(self.params, self.state, self.grads, self.neg_lrs,
-                                            strict=True):
-                if m:
-                    buf.mul_(m).add_(grad)
-                    p.addcmul_(buf, neg_lr)
-                else:
-                    p.addcmul_(grad, neg_lr)
+            if m:
+                buf.mul_(m).add_(grad)
+                p.addcmul_(buf, neg_lr)
+            else:
+                p.addcmul_(grad, neg_lr)
             return
         b1, b2 = self.spec.betas
         bc1 = 1 - b1 ** self.n_steps
         bc2_sqrt = math.sqrt(1 - b2 ** self.n_steps)
-        for p, m1, v, grad, neg_lr in zip(self.params, self.state, self.state2, self.grads,
-                                          self.neg_lrs, strict=True):
-            m1.lerp_(grad, 1 - b1)
-            v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-            denom = (v.sqrt() / bc2_sqrt).add_(self.spec.eps)
-            p.addcmul_(m1 / denom, neg_lr / bc1)
+        v = self.flat_state2
+        buf.lerp_(grad, 1 - b1)
+        v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (v.sqrt() / bc2_sqrt).add_(self.spec.eps)
+        p.addcmul_(buf / denom, neg_lr / bc1)
+
+    @torch.no_grad()
+    def update_sample_weights(self, Xtr: torch.Tensor, ytr: torch.Tensor, epoch: int,
+                              n_epochs: int) -> None:
+        """Recompute per-sample weights (truncated Lq pruning) from the current models."""
+        n = Xtr.shape[0]
+        for li in self.weighted:  # the GCE paper starts with every weight at 1
+            self.sample_weights.setdefault(li, torch.ones(self.S, self.R, n))
+        due = [li for li in self.weighted if epoch in self.spec.losses[li].prune_epochs(n_epochs)]
+        if not due:
+            return
+        chunk = max(1, EVAL_CHUNK_FLOATS // max(self.S * self.M * max(self.O, self.C), 1))
+        for a in range(0, n, chunk):
+            logits, _ = self.forward(Xtr[a:a + chunk])
+            b = logits.shape[2]
+            lg = logits.view(self.S, self.L, self.R, b, self.C)
+            target = ytr[a:a + chunk].expand(self.S, self.R, b)
+            for li in due:
+                w = self.spec.losses[li].sample_weights_from(lg[:, li], target)
+                self.sample_weights[li][:, :, a:a + chunk] = w.to(torch.float32)
 
     # -- divergence -------------------------------------------------------------------------
     def check_divergence(self, train_loss: torch.Tensor) -> torch.Tensor:
@@ -208,9 +328,7 @@ class Stack:
             for t in [self.params[i], self.state[i], *self.state2[i:i + 1]]:
                 v = self._model_view(i, t)
                 v.mul_(keep).nan_to_num_(0.0, 0.0, 0.0)
-            lr_full = self.neg_lrs[i].expand_as(self.params[i]).clone()
-            self._model_view(i, lr_full).mul_(keep)
-            self.neg_lrs[i] = lr_full
+            self._model_view(i, self.neg_lrs[i]).mul_(keep)
 
     # -- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
@@ -248,6 +366,7 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
     with torch.no_grad():
         for epoch in range(E):
             perms = [torch.randperm(n_train, generator=g) for g in gens]
+            stack.update_sample_weights(*parts["train"], epoch, E)
             train_loss = stack.train_epoch(*parts["train"], perms, epoch / E)
             stack.check_divergence(train_loss)
             dead = stack.diverged.numpy()

@@ -1,0 +1,71 @@
+"""Long tables of a stacked run: one row per model per epoch, and the selected model per cell.
+
+Arrays come from ``train_stack`` shaped ``[E, S, L, R]`` (epoch, seed, loss, lr); tables are
+long (STYLE.md) so analysis can pivot them any way it likes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from bench.engine._select import best_epochs, best_lrs
+
+FLOAT_FORMAT = "%.6g"  # fixed text form: identical runs give byte-identical CSVs
+
+
+def epochs_table(arrays: dict[str, np.ndarray], dataset: str, arch: str, fold: int,
+                 seeds: Sequence[int], losses: Sequence[str], lrs: Sequence[float]) -> pd.DataFrame:
+    """Every model, every epoch: keys, ``diverged``, ``train_loss`` and all split metrics."""
+    E, S, L, R = arrays["train_loss"].shape
+    e, s, li, r = (a.ravel() for a in np.meshgrid(np.arange(E), np.arange(S), np.arange(L),
+                                                  np.arange(R), indexing="ij"))
+    table = pd.DataFrame({
+        "dataset": dataset, "arch": arch, "fold": fold,
+        "seed": np.asarray(seeds)[s], "loss": np.asarray(losses, dtype=object)[li],
+        "lr": np.asarray(lrs, dtype=float)[r], "epoch": e,
+    })
+    for key, values in arrays.items():
+        table[key] = values.ravel()
+    return table.sort_values(["seed", "loss", "lr", "epoch"], kind="stable",
+                             key=_loss_order(losses)).reset_index(drop=True)
+
+
+def _loss_order(losses: Sequence[str]):
+    rank = {loss: i for i, loss in enumerate(losses)}
+
+    def key(column: pd.Series) -> pd.Series:
+        return column.map(rank) if column.name == "loss" else column
+
+    return key
+
+
+def summary_table(arrays: dict[str, np.ndarray], dataset: str, arch: str, fold: int,
+                  seeds: Sequence[int], losses: Sequence[str],
+                  lrs: Sequence[float]) -> pd.DataFrame:
+    """One row per (seed, loss): the selected lr and epoch and every metric there."""
+    val = arrays["val_acc"]  # [E, S, L, R]
+    epoch = best_epochs(val)  # [S, L, R]
+    val_at_best = np.take_along_axis(val, np.maximum(epoch, 0)[None], 0)[0]
+    val_at_best = np.where(epoch < 0, np.nan, val_at_best)
+    lr_idx = best_lrs(val_at_best)  # [S, L]
+    ever = arrays["diverged"].any(axis=0)  # [S, L, R]
+    metrics = [k for k in arrays if k not in ("diverged",)]
+    rows = []
+    for si, seed in enumerate(seeds):
+        for li, loss in enumerate(losses):
+            r = int(lr_idx[si, li])
+            row = {"dataset": dataset, "arch": arch, "loss": loss, "seed": int(seed),
+                   "fold": int(fold), "lr": float(lrs[r]) if r >= 0 else np.nan,
+                   "best_epoch": int(epoch[si, li, r]) if r >= 0 else -1,
+                   "n_lrs_diverged": int(ever[si, li].sum()),
+                   "diverged": bool(ever[si, li, r]) if r >= 0 else True}
+            for key in metrics:
+                row[key] = float(arrays[key][epoch[si, li, r], si, li, r]) if r >= 0 else np.nan
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    first = ["dataset", "arch", "loss", "seed", "fold", "lr", "best_epoch", "val_acc",
+             "test_acc", "diverged", "n_lrs_diverged"]
+    return table[first + [c for c in table.columns if c not in first]]
