@@ -110,6 +110,24 @@ def block_matrix(
             )
     wide = long.pivot_table(index="dataset", columns="method", values="score", aggfunc="mean",
                             sort=True)
+    if average_over is not None:
+        # a cell averaged over fewer replicates than the others is not comparable: treat it
+        # as missing (an error, or dropped with --drop-incomplete), never average it silently
+        counts = long.pivot_table(index="dataset", columns="method", values="score",
+                                  aggfunc="count", sort=True).reindex_like(wide)
+        expected = int(np.nanmax(counts.to_numpy(dtype=float)))
+        short = counts.notna() & (counts < expected)
+        if short.to_numpy().any():
+            d, m = next((d, m) for d in short.index for m in short.columns if short.loc[d, m])
+            if not drop_incomplete:
+                raise LossbenchError(
+                    f"{int(short.to_numpy().sum())} ({dataset_col}, {method_col}) cell(s) have "
+                    f"fewer '{average_over}' values than the {expected} of the others, e.g. "
+                    f"({d!r}, {m!r}) has {int(counts.loc[d, m])}; pass --drop-incomplete to "
+                    "drop those datasets (they are reported)"
+                )
+            wide = wide.mask(short)
+    wide = wide.apply(_snap_noise)
     wide.columns.name = None
     wide.index.name = dataset_col
     incomplete = wide.index[wide.isna().any(axis=1)].tolist()
@@ -118,7 +136,8 @@ def block_matrix(
         lacking = wide.columns[wide.loc[name].isna()].tolist()
         raise LossbenchError(
             f"{len(incomplete)} dataset(s) lack a score for some method, e.g. {name!r} lacks "
-            f"{lacking}; pass --drop-incomplete to drop them (they are reported)"
+            f"{lacking} in column '{method_col}'; pass --drop-incomplete to drop them "
+            "(they are reported)"
         )
     wide = wide.drop(index=incomplete)
     if wide.shape[1] < 2:
@@ -132,3 +151,58 @@ def block_matrix(
             + (f" after dropping {len(incomplete)} incomplete" if incomplete else "")
         )
     return wide, [str(d) for d in incomplete]
+
+
+def _snap_noise(column: pd.Series) -> pd.Series:
+    """Round to 12 significant digits so averages that are equal on paper tie exactly."""
+    scale = float(np.nanmax(np.abs(column.to_numpy(dtype=float)), initial=0.0))
+    if scale == 0.0 or not np.isfinite(scale):
+        return column
+    return column.round(12 - int(np.ceil(np.log10(scale))))
+
+
+def read_paper_table(
+    source: str | Path | pd.DataFrame, group: dict[str, object] | None = None
+) -> pd.DataFrame:
+    """Read reference Table 4 numbers (`method,wins,delta,mean_rank`), indexed by method.
+
+    A `group` column is allowed (the repository's data/paper_table4.csv holds both
+    architectures); its rows are then narrowed to the analysed group's value when that is
+    unambiguous.
+    """
+    if isinstance(source, pd.DataFrame):
+        path, table = "<DataFrame>", source.copy()
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise LossbenchError(
+                f"paper table '{path}' does not exist (expected CSV method,wins,delta,mean_rank)"
+            )
+        table = pd.read_csv(path)
+    need = ["method", "wins", "delta", "mean_rank"]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise LossbenchError(
+            f"paper table '{path}' lacks column(s) {missing}; expected columns {need}, "
+            f"got {list(table.columns)}"
+        )
+    table["method"] = table["method"].astype(str)
+    if "group" in table.columns and table["method"].duplicated().any() and group:
+        values = {str(v) for v in group.values()}
+        table = table[table["group"].astype(str).isin(values)]
+    dup = table["method"][table["method"].duplicated()].unique().tolist()
+    if dup:
+        raise LossbenchError(
+            f"paper table '{path}' lists method(s) {dup} more than once; give one row per "
+            "method (or a 'group' column whose values match --group-by)"
+        )
+    for col in need[1:]:
+        values = pd.to_numeric(table[col], errors="coerce")
+        if values.isna().any():
+            i = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise LossbenchError(
+                f"paper table '{path}': column '{col}' must be numeric; row {i + 2} has "
+                f"{table[col].iloc[i]!r}"
+            )
+        table[col] = values
+    return table.set_index("method")[need[1:]]

@@ -1,58 +1,105 @@
-"""Statistics over a block design (rows = datasets, columns = methods, higher = better).
+"""Statistics over a block design (rows = datasets, columns = methods).
 
-Every function takes the wide score matrix already oriented so that higher is better
+Rank-based functions take the wide score matrix already oriented so that higher is better
 (`compare` negates lower-is-better scores once), so ranking code has a single direction.
-Library routines are used where they exist (scipy, scikit-posthocs, baycomp); the tests
-check them against the published formulas and worked examples.
+Library routines are used where they exist (scipy, scikit-posthocs, statsmodels, baycomp);
+tests/unit/test_analysis_stats.py checks them against published worked examples and
+independent implementations of the formulas.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scikit_posthocs as sp
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 
 def rank_matrix(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per-dataset ranks, 1 = best; ties share the average rank (Demšar 2006)."""
+    """Per-dataset ranks, 1 = best; ties share the average rank (Demšar 2006, Sec. 3.2.2)."""
     ranks = stats.rankdata(-scores.to_numpy(dtype=float), axis=1, method="average")
     return pd.DataFrame(ranks, index=scores.index, columns=scores.columns)
 
 
 def wins(scores: pd.DataFrame) -> pd.Series:
-    """Datasets on which a method matched or beat every other (ties count for all)."""
+    """Datasets on which a method matched or beat every other (ties count for all).
+
+    The paper's Table 4 convention, so wins do not sum to the number of datasets.
+    """
     best = scores.max(axis=1)
     return scores.eq(best, axis=0).sum(axis=0).astype(int)
 
 
-def friedman(scores: pd.DataFrame) -> dict[str, float]:
-    """Friedman chi^2 (tie-corrected, as scipy) and the Iman–Davenport F (Demšar 2006, eq. 2)."""
-    n, k = scores.shape
-    chi2, p = stats.friedmanchisquare(*scores.to_numpy(dtype=float).T)
-    chi2 = float(chi2)
-    if np.isnan(chi2):  # every dataset fully tied: no evidence of any difference
-        chi2, p = 0.0, 1.0
+def _iman_davenport(chi2: float, n: int, k: int) -> tuple[float, float]:
+    """F_F = (N-1) chi2 / (N(k-1) - chi2) ~ F(k-1, (k-1)(N-1)) (Demšar 2006, eq. after 1)."""
     denom = n * (k - 1) - chi2
-    f = (n - 1) * chi2 / denom if denom > 0 else float("inf")
-    f_p = float(stats.f.sf(f, k - 1, (k - 1) * (n - 1))) if np.isfinite(f) else 0.0
+    if denom <= 0:  # every dataset ranks the methods identically: F is infinite
+        return float("inf"), 0.0
+    f = (n - 1) * chi2 / denom
+    return float(f), float(stats.f.sf(f, k - 1, (k - 1) * (n - 1)))
+
+
+def friedman(scores: pd.DataFrame) -> dict[str, float | int | bool]:
+    """Friedman chi^2 and the Iman–Davenport F, with and without the tie correction.
+
+    The headline `chi2`/`p_value`/`iman_davenport_*` use the tie-corrected statistic
+    (scipy, R's friedman.test, Conover 1999): accuracies tie often (e.g. 100 % on easy
+    datasets) and the uncorrected statistic is then conservative. The uncorrected form
+    (Demšar 2006, eq. 1) is reported too, because that is what most ML papers print.
+    """
+    n, k = scores.shape
+    values = scores.to_numpy(dtype=float)
+    ranks = rank_matrix(scores).to_numpy()
+    if np.all(ranks == (k + 1) / 2):  # every dataset fully tied: no evidence of any difference
+        chi2, p = 0.0, 1.0
+    else:
+        res = stats.friedmanchisquare(*values.T)
+        chi2, p = float(res.statistic), float(res.pvalue)
+    mean_ranks = ranks.mean(axis=0)
+    chi2_plain = 12.0 * n / (k * (k + 1)) * (np.sum(mean_ranks**2) - k * (k + 1) ** 2 / 4.0)
+    chi2_plain = max(float(chi2_plain), 0.0)
+    f, f_p = _iman_davenport(chi2, n, k)
+    f_plain, f_plain_p = _iman_davenport(chi2_plain, n, k)
     return {
-        "n_datasets": int(n), "n_methods": int(k), "chi2": chi2, "p_value": float(p),
-        "iman_davenport_F": float(f), "iman_davenport_p": f_p,
+        "n_datasets": int(n), "n_methods": int(k),
+        "chi2": chi2, "p_value": p, "iman_davenport_F": f, "iman_davenport_p": f_p,
+        "tie_corrected": True,
+        "chi2_no_tie_correction": chi2_plain,
+        "p_value_no_tie_correction": float(stats.chi2.sf(chi2_plain, k - 1)),
+        "iman_davenport_F_no_tie_correction": f_plain,
+        "iman_davenport_p_no_tie_correction": f_plain_p,
     }
 
 
 def conover_bh(scores: pd.DataFrame) -> pd.DataFrame:
-    """Conover–Friedman pairwise p-values, Benjamini–Hochberg adjusted (the paper's Fig. 3)."""
-    # scikit-posthocs ranks ascending; negate so rank 1 = best (p-values are symmetric anyway).
-    p = sp.posthoc_conover_friedman(-scores.to_numpy(dtype=float), p_adjust="fdr_bh")
-    p.index = p.columns = scores.columns
-    return p
+    """Conover–Friedman pairwise p-values, Benjamini–Hochberg adjusted (the paper's Fig. 3).
+
+    scikit-posthocs (>= 0.8.1; earlier versions had a wrong statistic) computes Conover's
+    tie-aware t statistic, df = (N-1)(k-1), and adjusts the k(k-1)/2 p-values with
+    statsmodels' `fdr_bh`. Degenerate inputs that make its formula 0/0 are handled here.
+    """
+    import scikit_posthocs as sp
+
+    k = scores.shape[1]
+    ranks = rank_matrix(scores).to_numpy()
+    if np.all(ranks == (k + 1) / 2):  # all tied on every dataset: nothing differs
+        p = np.ones((k, k))
+    else:
+        # scikit-posthocs ranks ascending; negate so rank 1 = best (p-values are symmetric).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = sp.posthoc_conover_friedman(
+                -scores.to_numpy(dtype=float), p_adjust="fdr_bh"
+            ).to_numpy(dtype=float)
+        # identical rankings on every dataset make the residual variance 0: t = +inf, p = 0
+        p = np.nan_to_num(p, nan=0.0)
+    return pd.DataFrame(p, index=scores.columns, columns=scores.columns)
 
 
 def nemenyi_cd(n_datasets: int, n_methods: int, alpha: float = 0.05) -> tuple[float, float]:
-    """(q_alpha, critical difference) of the Nemenyi test (Demšar 2006, Sec. 3.2.2)."""
+    """(q_alpha, critical difference) of the Nemenyi test (Demšar 2006, Sec. 3.2.2).
+
+    q_alpha is the studentized range quantile (infinite df) divided by sqrt(2).
+    """
     q = float(stats.studentized_range.ppf(1 - alpha, n_methods, np.inf) / np.sqrt(2))
     cd = q * np.sqrt(n_methods * (n_methods + 1) / (6.0 * n_datasets))
     return q, float(cd)
@@ -66,61 +113,88 @@ def nemenyi_p(scores: pd.DataFrame) -> pd.DataFrame:
     q = diff * np.sqrt(2) / np.sqrt(k * (k + 1) / (6.0 * n))
     p = stats.studentized_range.sf(q, k, np.inf)
     np.fill_diagonal(p, 1.0)
-    return pd.DataFrame(p, index=scores.columns, columns=scores.columns)
+    return pd.DataFrame(np.clip(p, 0.0, 1.0), index=scores.columns, columns=scores.columns)
 
 
 def performance_profile(
     scores: pd.DataFrame, higher_is_better: bool = True, n_points: int = 201
 ) -> pd.DataFrame:
-    """Dolan–Moré profile: rho_m(tau) for each method (columns) over a tau grid (index).
+    """Dolan–Moré profile rho_m(tau) for each method (columns) over a tau grid (index).
 
     Higher is better (the mixing paper): rho_m(tau) = fraction of datasets with
     s_m >= tau * best, tau in [tau_min, 1]. Lower is better (Dolan & Moré 2002):
-    rho_m(tau) = fraction with s_m <= tau * best, tau >= 1. Written as products, not
-    ratios, so a best score of 0 works (ratio 1 for an equal score, never reached otherwise).
-    `scores` here are in their original direction and must be non-negative.
+    rho_m(tau) = fraction with s_m <= tau * best, tau >= 1. A dataset whose best score is 0
+    counts only methods scoring exactly 0 (ratio 1; any other score has ratio 0 for higher-
+    or infinity for lower-is-better), so zero and 100 % scores both work. The grid holds
+    every attained ratio, so the step function is exact at its jumps.
+    `scores` are in their original direction and must be non-negative.
     """
     s = scores.to_numpy(dtype=float)
+    assert np.all(s >= 0), "performance_profile needs non-negative scores"
     best = s.max(axis=1, keepdims=True) if higher_is_better else s.min(axis=1, keepdims=True)
+    best = np.broadcast_to(best, s.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(best != 0, s / best, np.where(s == best, 1.0, np.inf))
+        if higher_is_better:  # best == 0 implies every score is 0: all tie for best
+            ratio = np.where(best > 0, s / best, 1.0)
+        else:
+            ratio = np.where(best > 0, s / best, np.where(s == 0, 1.0, np.inf))
     finite = ratio[np.isfinite(ratio)]
     if higher_is_better:
-        lo = min(1.0, float(np.floor(finite.min() * 100) / 100)) if finite.size else 0.0
-        grid = np.linspace(lo, 1.0, n_points)
-        rho = [(s >= t * best).mean(axis=0) for t in grid]
+        lo = float(np.floor(finite.min() * 100) / 100)
+        grid = np.linspace(min(lo, 0.99), 1.0, n_points)
     else:
-        hi = max(1.0, float(np.ceil(finite.max() * 100) / 100)) if finite.size else 1.0
-        hi = hi if hi > 1.0 else 1.01
-        grid = np.linspace(1.0, hi, n_points)
-        rho = [(s <= t * best).mean(axis=0) for t in grid]
-    grid = np.unique(np.concatenate([grid, np.clip(finite, grid[0], grid[-1])]))
+        hi = float(np.ceil(finite.max() * 100) / 100)
+        grid = np.linspace(1.0, max(hi, 1.01), n_points)
+    grid = np.unique(np.concatenate([grid, finite]))
     if higher_is_better:
-        rho = [(s >= t * best).mean(axis=0) for t in grid]
+        rho = (ratio[None, :, :] >= grid[:, None, None]).mean(axis=1)
     else:
-        rho = [(s <= t * best).mean(axis=0) for t in grid]
-    out = pd.DataFrame(np.array(rho), index=pd.Index(grid, name="tau"), columns=scores.columns)
-    return out
+        rho = (ratio[None, :, :] <= grid[:, None, None]).mean(axis=1)
+    return pd.DataFrame(rho, index=pd.Index(grid, name="tau"), columns=scores.columns)
+
+
+def _snap(d: np.ndarray) -> np.ndarray:
+    """Round float noise (e.g. 0.768-0.763 vs 0.936-0.931) so equal differences tie."""
+    scale = float(np.max(np.abs(d))) if d.size else 0.0
+    if scale == 0.0:
+        return d
+    return np.round(d, 12 - int(np.ceil(np.log10(scale))))
+
+
+def signed_rank_sums(d: np.ndarray) -> tuple[float, float]:
+    """(R+, R-) of Wilcoxon's test, zero differences split evenly (Demšar 2006, Sec. 3.1.3)."""
+    d = _snap(np.asarray(d, dtype=float))
+    r = stats.rankdata(np.abs(d))
+    zero = r[d == 0].sum() / 2.0
+    return float(r[d > 0].sum() + zero), float(r[d < 0].sum() + zero)
 
 
 def wilcoxon_holm(
-    scores: pd.DataFrame, baseline: str, seed: int = 0, n_resamples: int = 9999,
-    confidence: float = 0.95,
+    scores: pd.DataFrame, baseline: str, higher_is_better: bool = True, seed: int = 0,
+    n_resamples: int = 9999, confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Each method vs the baseline: Wilcoxon signed-rank p, Holm-adjusted p, bootstrap CIs.
 
-    Differences are method - baseline in the oriented (higher = better) direction.
+    Differences are method - baseline in the score's units and direction. Zero differences
+    are split between R+ and R- as Demšar (2006) recommends (scipy's `zsplit`); the test is
+    two-sided, so the direction only decides which rank sum is `r_better`.
     """
     rows = []
     for j, method in enumerate(m for m in scores.columns if m != baseline):
-        d = (scores[method] - scores[baseline]).to_numpy(dtype=float)
+        d = _snap((scores[method] - scores[baseline]).to_numpy(dtype=float))
+        r_plus, r_minus = signed_rank_sums(d)
         if np.all(d == 0):
             stat, p = 0.0, 1.0
         else:
-            res = stats.wilcoxon(d, zero_method="wilcox")
+            res = stats.wilcoxon(d, zero_method="zsplit")
             stat, p = float(res.statistic), float(res.pvalue)
-        row = {"method": method, "n_datasets": len(d), "wilcoxon_stat": stat, "p_value": p,
-               "median_diff": float(np.median(d)), "mean_diff": float(np.mean(d))}
+        row = {
+            "method": method, "n_datasets": len(d),
+            "r_better": r_plus if higher_is_better else r_minus,
+            "r_worse": r_minus if higher_is_better else r_plus,
+            "wilcoxon_stat": stat, "p_value": p,
+            "median_diff": float(np.median(d)), "mean_diff": float(np.mean(d)),
+        }
         for name, fn in (("median", np.median), ("mean", np.mean)):
             if np.all(d == d[0]):
                 low = high = float(d[0])
@@ -133,34 +207,72 @@ def wilcoxon_holm(
             row[f"{name}_ci_low"], row[f"{name}_ci_high"] = low, high
         rows.append(row)
     table = pd.DataFrame(rows)
-    table.insert(4, "p_holm", multipletests(table["p_value"], method="holm")[1])
+    table.insert(table.columns.get_loc("p_value") + 1, "p_holm",
+                 multipletests(table["p_value"], method="holm")[1])
     return table
 
 
+def signed_rank_posterior(
+    x: np.ndarray, y: np.ndarray, rope: float = 0.0, prior: float = 0.5,
+    n_samples: int = 50000, seed: int = 0, chunk: int = 10000,
+) -> np.ndarray:
+    """Posterior samples of the Bayesian signed-rank test, shape (n_samples, 3).
+
+    The same computation as `baycomp.SignedRankTest.sample(x, y, rope, prior=...,
+    nsamples=..., random_state=seed)` (same Dirichlet draws, same columns: 0 = x better by
+    more than the rope, 1 = rope, 2 = y better), vectorised: baycomp loops over samples in
+    Python, about 50x slower at 120 datasets. The tests check equality with baycomp.
+    """
+    diff = np.hstack(([0.0], np.asarray(y, dtype=float) - np.asarray(x, dtype=float)))
+    sums = diff[:, None] + diff[None, :]
+    weights = np.ones(len(diff))
+    weights[0] = prior
+
+    def heaviside(a: np.ndarray, thresh: float) -> np.ndarray:
+        return (a > thresh).astype(float) + 0.5 * (a == thresh).astype(float)
+
+    w = np.random.RandomState(seed).dirichlet(weights, n_samples)
+    out = np.zeros((n_samples, 3))
+    if rope > 0:
+        above, below = heaviside(sums, 2 * rope), heaviside(-sums, 2 * rope)
+    else:
+        above, below = heaviside(sums, 0.0), None
+    for start in range(0, n_samples, chunk):
+        wc = w[start:start + chunk]
+        out[start:start + chunk, 2] = np.einsum("si,ij,sj->s", wc, above, wc, optimize=True)
+        if below is not None:
+            out[start:start + chunk, 0] = np.einsum("si,ij,sj->s", wc, below, wc,
+                                                    optimize=True)
+    if rope > 0:
+        out[:, 1] = 1.0 - out[:, 0] - out[:, 2]
+    else:
+        out[:, 0] = 1.0 - out[:, 2]
+    return out
+
+
 def bayes_signed_rank(
-    scores: pd.DataFrame, baseline: str, rope: float = 0.5, seed: int = 0,
-    n_samples: int = 50000,
+    scores: pd.DataFrame, baseline: str, rope: float = 0.5, higher_is_better: bool = True,
+    seed: int = 0, n_samples: int = 50000,
 ) -> pd.DataFrame:
     """Bayesian signed-rank test of each method vs the baseline (Benavoli et al. 2017).
 
-    Uses `baycomp.SignedRankTest` (Dirichlet-process posterior, prior weight 0.5 on a
-    pseudo-observation at 0); P(better) = mass on method - baseline > rope.
+    baycomp's `SignedRankTest` model (Dirichlet-process posterior, prior weight 0.5 on a
+    pseudo-observation at 0), sampled by `signed_rank_posterior`. baycomp takes (x, y),
+    works on y - x and puts P(x - y > rope) in column 0 ("left"), the rope in column 1 and
+    P(y - x > rope) in column 2; with x = method, y = baseline (swapped for lower-is-better)
+    column 0 is P(method better). Each probability is the share of posterior samples in
+    which that region is the most probable, as baycomp's own `probs`.
     """
-    import baycomp
-
     rows = []
     for method in (m for m in scores.columns if m != baseline):
         x = scores[method].to_numpy(dtype=float)
         y = scores[baseline].to_numpy(dtype=float)
-        sample = baycomp.SignedRankTest.sample(
-            x, y, rope=rope, nsamples=n_samples, random_state=seed
-        )
-        if rope == 0:  # baycomp then puts P(method better) in column 0, nothing in the rope
-            sample[:, 1] = 0.0
-        # baycomp: column 0 = y - x below -rope (method better), 2 = above rope (worse)
+        if not higher_is_better:
+            x, y = y, x
+        sample = signed_rank_posterior(x, y, rope=rope, n_samples=n_samples, seed=seed)
         winners = np.argmax(sample, axis=1)
         p_better, p_rope, p_worse = np.bincount(winners, minlength=3) / len(winners)
         rows.append({"method": method, "rope": rope, "p_better": float(p_better),
                      "p_rope": float(p_rope), "p_worse": float(p_worse),
-                     "mean_diff": float(np.mean(x - y))})
+                     "mean_diff": float(np.mean(scores[method] - scores[baseline]))})
     return pd.DataFrame(rows)

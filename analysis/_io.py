@@ -1,0 +1,61 @@
+"""Atomic file writes: a reader (Snakemake, `lossbench report`) never sees half a file."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
+    """Call `write(tmp_path)` on a temp file in the target folder, then os.replace it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_csv(path: str | Path, table: pd.DataFrame, index: bool = False) -> Path:
+    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=index, float_format="%.10g"))
+
+
+def _json_safe(value: Any) -> Any:
+    """Strict JSON: non-finite floats become null; numpy scalars become Python ones."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    text = json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n"
+    return write_text(path, text)
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Save a matplotlib figure atomically; the format follows the file suffix."""
+    fmt = Path(path).suffix.lstrip(".")
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches="tight",
+                                                      dpi=150))
