@@ -4,8 +4,10 @@
 #   snakemake --executor slurm --workflow-profile profiles/slurm   on a SLURM cluster
 # Stages: datasets (availability check) -> train -> collect -> analyze -> gradient figure -> report.
 
+import os
 
-configfile: "config/config.yaml"
+
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "workflow/rules/common.smk"

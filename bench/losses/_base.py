@@ -29,7 +29,8 @@ def check_param(loss_id: str, name: str, value: Any, low: float | None = None,
                or (high is not None and (v > high or (high_open and v == high))))
     if bad:
         raise LossbenchError(
-            f"The '{name}' parameter of make_loss('{loss_id}') must be {want}. Got {value!r} instead."
+            f"The '{name}' parameter of make_loss('{loss_id}') must be {want}. "
+            f"Got {value!r} instead."
         )
     return float(value)
 
@@ -39,7 +40,9 @@ def check_inputs(loss_id: str, logits: Any, target: Any, progress: Any) -> None:
     where = f"loss '{loss_id}'"
     if not isinstance(logits, Tensor) or not logits.is_floating_point():
         got = logits.dtype if isinstance(logits, Tensor) else type(logits).__name__
-        raise LossbenchError(f"{where}: logits must be a floating-point tensor [..., C]; got {got}.")
+        raise LossbenchError(
+            f"{where}: logits must be a floating-point tensor [..., C]; got {got}."
+        )
     if logits.ndim < 1 or logits.shape[-1] < 2:
         raise LossbenchError(
             f"{where}: logits must have shape [..., C] with C >= 2; got {tuple(logits.shape)}."
@@ -96,12 +99,25 @@ class Loss:
     def __call__(self, logits: Tensor, target: Tensor, progress: float = 0.0, *,
                  validate: bool = True, **extra: Any) -> Tensor:
         if validate:
-            check_inputs(self.id or type(self).__name__, logits, target, progress)
+            self.check_call(logits, target, progress, extra)
         return self.per_sample(logits, target, progress, **extra)
 
     def per_sample(self, logits: Tensor, target: Tensor, progress: float = 0.0,
                    **extra: Any) -> Tensor:
         raise NotImplementedError
+
+    def check_call(self, logits: Tensor, target: Tensor, progress: float,
+                 extra: dict[str, Any]) -> None:
+        """Check the inputs of a public call; losses with extra inputs check those too."""
+        check_inputs(self.id or type(self).__name__, logits, target, progress)
+        self.check_extra(logits, target, extra)
+
+    def check_extra(self, logits: Tensor, target: Tensor, extra: dict[str, Any]) -> None:
+        """Reject extra keyword inputs this loss does not take (override to accept some)."""
+        if extra:
+            raise LossbenchError(
+                f"loss '{self.id}' takes no extra inputs; got {', '.join(map(repr, extra))}."
+            )
 
     def __repr__(self) -> str:
         return f"make_loss('{self.id}')"
@@ -113,9 +129,65 @@ class ClosedFormLoss(Loss):
     def grad_logits(self, logits: Tensor, target: Tensor, progress: float = 0.0, *,
                     validate: bool = True, **extra: Any) -> Tensor:
         if validate:
-            check_inputs(self.id or type(self).__name__, logits, target, progress)
+            self.check_call(logits, target, progress, extra)
         return self.grad_unchecked(logits, target, progress, **extra)
 
     def grad_unchecked(self, logits: Tensor, target: Tensor, progress: float = 0.0,
                        **extra: Any) -> Tensor:
         raise NotImplementedError
+
+    def value_and_grad(self, logits: Tensor, target: Tensor, progress: float = 0.0, *,
+                       validate: bool = True, **extra: Any) -> tuple[Tensor, Tensor]:
+        """``(loss(...), grad_logits(...))`` in one call, sharing work where the loss can."""
+        if validate:
+            self.check_call(logits, target, progress, extra)
+        return self.value_and_grad_unchecked(logits, target, progress, **extra)
+
+    def value_and_grad_unchecked(self, logits: Tensor, target: Tensor, progress: float = 0.0,
+                                 **extra: Any) -> tuple[Tensor, Tensor]:
+        return (self.per_sample(logits, target, progress, **extra),
+                self.grad_unchecked(logits, target, progress, **extra))
+
+
+def grad_from_coef(logp: Tensor, target: Tensor, coef: Tensor) -> Tensor:
+    """``coef * (softmax - onehot(target))``: the logit gradient of any loss f(log p_y).
+
+    For L = f(s), s = log p_y, dL/dz = f'(s) (onehot - p); ``coef`` = -f'(s), shape of target.
+    One exp and one scatter, no Python loop (used by the engine's hand-written backward).
+    """
+    c = coef.unsqueeze(-1)
+    grad = logp.exp().mul_(c)
+    grad.scatter_add_(-1, target.unsqueeze(-1), -c)
+    return grad
+
+
+class TargetProbLoss(ClosedFormLoss):
+    """A loss that depends on the logits only through s = log p_y (CE, EL, mixes, focal, Lq...).
+
+    Subclasses give the value ``value(s, progress)`` and ``coef(s, progress)`` = -dL/ds;
+    ``grad_logits`` is then ``coef * (p - onehot)`` exactly (the autograd test holds this).
+    ``value_and_grad_unchecked`` shares one log-softmax between value and gradient.
+    """
+
+    def value(self, logp_y: Tensor, progress: float, **extra: Any) -> Tensor:
+        raise NotImplementedError
+
+    def coef(self, logp_y: Tensor, progress: float, **extra: Any) -> Tensor:
+        raise NotImplementedError
+
+    def per_sample(self, logits: Tensor, target: Tensor, progress: float = 0.0,
+                   **extra: Any) -> Tensor:
+        _, logp_y = target_log_prob(logits, target)
+        return self.value(logp_y, progress, **extra)
+
+    def grad_unchecked(self, logits: Tensor, target: Tensor, progress: float = 0.0,
+                       **extra: Any) -> Tensor:
+        logp, logp_y = target_log_prob(logits, target)
+        return grad_from_coef(logp, target, self.coef(logp_y, progress, **extra))
+
+    def value_and_grad_unchecked(self, logits: Tensor, target: Tensor, progress: float = 0.0,
+                                 **extra: Any) -> tuple[Tensor, Tensor]:
+        """Per-sample values and their logit gradients from one log-softmax (engine fast path)."""
+        logp, logp_y = target_log_prob(logits, target)
+        return (self.value(logp_y, progress, **extra),
+                grad_from_coef(logp, target, self.coef(logp_y, progress, **extra)))

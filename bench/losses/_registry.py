@@ -28,7 +28,7 @@ def register_loss(loss_id: str, label: str | None = None) -> Callable:
             raise LossbenchError(f"Loss id '{loss_id}' is already registered.")
         _REGISTRY[loss_id] = builder
         _LABELS[loss_id] = label or loss_id
-        _FAMILIES[loss_id] = builder.__module__.rsplit(".", 1)[-1]
+        _FAMILIES[loss_id] = builder.__module__.rsplit(".", 1)[-1].lstrip("_")
         return builder
 
     return decorator

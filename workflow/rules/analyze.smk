@@ -38,19 +38,20 @@ rule analyze:
         out=lambda wildcards, output: os.path.dirname(output.table4),
     shell:
         "lossbench analyze {input.scores} --out {params.out}"
-        " --dataset-col dataset --method-col loss --score-col test_acc"
-        " --baseline {params.baseline} {params.average}"
+        " --dataset-col dataset --method-col loss --score-col test_acc_pct"
+        " --baseline {params.baseline} {params.average} --drop-incomplete"
         " --labels {input.labels} --paper-table {input.paper} > {log} 2>&1"
 
 
 rule gradient_figure:
     output:
-        f"{FIGURES}/gradient_figure.png",
+        png=f"{FIGURES}/gradients.png",
+        svg=f"{FIGURES}/gradients.svg",
     conda:
         "../envs/lossbench.yaml"
     log:
         f"{LOGS}/gradient_figure.log",
     params:
-        out=lambda wildcards, output: os.path.dirname(output[0]),
+        out=lambda wildcards, output: os.path.dirname(output.png),
     shell:
         "python -m analysis.gradient_figure --out {params.out} > {log} 2>&1"

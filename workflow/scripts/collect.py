@@ -17,6 +17,9 @@ from pipeline_io import run_logged, write_csv, write_text
 from bench.errors import LossbenchError
 
 KEYS = ["dataset", "arch", "loss", "seed"]
+# config.json keys that differ between jobs by nature (not a settings mismatch)
+PER_JOB = {"dataset", "arch", "out", "wall_time_s", "train_seconds", "model_steps", "n_samples",
+           "n_features", "n_classes"}
 REQUIRED = [*KEYS, "fold", "lr", "best_epoch", "val_acc", "test_acc", "diverged"]
 
 
@@ -78,7 +81,7 @@ def common_settings(paths: list[str]) -> dict:
         values = [c.get(key) for c in configs]
         if all(v == values[0] for v in values):
             settings[key] = values[0]
-        elif key not in {"dataset", "arch", "out", "wall_time_s", "started", "finished"}:
+        elif key not in PER_JOB:
             varying[key] = sorted({json.dumps(v, sort_keys=True) for v in values})
     settings.pop("dataset", None)
     settings["n_jobs"] = len(configs)

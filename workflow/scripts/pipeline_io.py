@@ -1,37 +1,23 @@
-"""Helpers shared by the workflow scripts: atomic writes and error reporting to the job log."""
+"""Helpers shared by the workflow scripts: atomic writes (bench.io) and errors to the job log."""
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from bench import io
+
 
 def write_csv(frame: pd.DataFrame, path: str | Path, **kwargs) -> None:
-    """Write to a temp file beside `path`, then os.replace: readers never see half a table."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_csv(tmp, index=False, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomic CSV write: readers and an interrupted run never see half a table."""
+    io.write_csv(path, frame, **kwargs)
 
 
 def write_text(text: str, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    io.write_text(path, text)
 
 
 def run_logged(main: Callable[[], None], log: str | None) -> None:

@@ -25,7 +25,12 @@ def main() -> None:
             f"{sm.input.scores}: no rows for arch={sm.wildcards.arch}, {selection}; "
             "expected the train jobs of this arch and seed"
         )
-    write_csv(scores, sm.output.scores)
+    scores = scores.assign(test_acc_pct=100 * scores["test_acc"],
+                           val_acc_pct=100 * scores["val_acc"])
+    lost = scores[scores["test_acc"].isna()]  # every lr diverged: analyze drops and reports it
+    for row in lost.itertuples():
+        print(f"no score (every lr diverged): {row.dataset} {row.loss} seed {row.seed}")
+    write_csv(scores.dropna(subset=["test_acc"]), sm.output.scores)
 
     paper = pd.read_csv(sm.input.paper)
     missing = [c for c in PAPER_COLUMNS if c not in paper.columns]

@@ -1,0 +1,208 @@
+"""CE, EL and their scheduled mixes (Battash, Hazan & Wolf, AAAI 2022), and the focal loss.
+
+Notation of the mixing paper: q = logits, p = softmax(q), p_y = probability of the target.
+CE = -log p_y (eq. 7), EL = 1 - p_y (eq. 9), mix = alpha CE + beta EL (eq. 12) with
+alpha = 1, beta = 1 / (1 - 2F) for F < 0.5 and alpha = 0, beta = 1 at F = 0.5.
+All gradients are ``(alpha + beta p_y) (p - onehot)`` (eq. 13), computed in closed form.
+
+Schedules: a loss with several phases switches phase on ``progress`` = epoch / n_epochs (at
+the start of the epoch). Phase i is active when ``progress >= starts[i]`` (up to 1e-9). The
+ids of the UCI table use the official start epochs at 50 epochs divided by 50, so a 50-epoch
+run reproduces the official code exactly (ce_el_0_05: epochs 47-49, i.e. ``epoch >=
+int(0.95 * 50)``; ce_el_0to05: phases start at 0, 8, 17, 25, 34, 42). At n epochs, phase i
+starts at epoch ceil(starts[i] * n) (see ``MixingLoss.phase_starts``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from bench.errors import LossbenchError
+from bench.losses._base import TargetProbLoss, check_param
+from bench.losses._registry import register_loss
+
+_EPS = 1e-9
+#: Official phase starts / 50 epochs (see the module docstring).
+STARTS_0_05 = (0.0, 47 / 50)
+STARTS_0TO05 = (0.0, 8 / 50, 17 / 50, 25 / 50, 34 / 50, 42 / 50)
+
+
+def mixing_coefficients(F: float) -> tuple[float, float]:
+    """(alpha, beta) of the mixing paper for a given F in [0, 0.5]."""
+    if F >= 0.5:
+        return 0.0, 1.0
+    return 1.0, 1.0 / (1.0 - 2.0 * F)
+
+
+def _check_starts(loss_id: str, starts: Any, n_phases: int) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in starts)
+    except (TypeError, ValueError) as err:
+        raise LossbenchError(
+            f"The 'boundaries' parameter of make_loss('{loss_id}') must be a list of floats; "
+            f"got {starts!r}."
+        ) from err
+    ok = (len(values) == n_phases and values[0] == 0.0
+          and all(0.0 <= b <= 1.0 for b in values)
+          and all(a < b for a, b in zip(values, values[1:], strict=False)))
+    if not ok:
+        raise LossbenchError(
+            f"The 'boundaries' parameter of make_loss('{loss_id}') must be {n_phases} increasing "
+            f"fractions of training in [0, 1] starting with 0 (one start per F); got {starts!r}."
+        )
+    return values
+
+
+class MixingLoss(TargetProbLoss):
+    """alpha CE + beta EL with a piecewise-constant (alpha, beta) schedule over ``progress``.
+
+    ``phases`` is a list of (alpha, beta); phase i is active from ``starts[i]`` on.
+    """
+
+    def __init__(self, phases: Sequence[tuple[float, float]],
+                 starts: Sequence[float] = (0.0,)) -> None:
+        assert len(phases) == len(starts) and starts[0] == 0.0, "one start per phase, first 0"
+        self.phases = tuple((float(a), float(b)) for a, b in phases)
+        self.starts = tuple(float(s) for s in starts)
+
+    def phase(self, progress: float) -> int:
+        """Index of the phase active at ``progress`` (epoch / n_epochs)."""
+        i = 0
+        for j, s in enumerate(self.starts):
+            if progress + _EPS >= s:
+                i = j
+        return i
+
+    def alpha_beta(self, progress: float) -> tuple[float, float]:
+        """(alpha, beta) used at ``progress``."""
+        return self.phases[self.phase(progress)]
+
+    def phase_starts(self, n_epochs: int) -> list[int]:
+        """First (0-based) epoch of each phase in an ``n_epochs`` run (progress = epoch / n)."""
+        return [next((e for e in range(n_epochs + 1) if e / n_epochs + _EPS >= s), n_epochs)
+                for s in self.starts]
+
+    def value(self, logp_y: Tensor, progress: float, **extra: Any) -> Tensor:
+        alpha, beta = self.alpha_beta(progress)
+        if beta == 0.0:
+            return logp_y.neg() if alpha == 1.0 else logp_y * -alpha
+        el = -torch.expm1(logp_y)  # 1 - p_y, accurate near p_y = 1 (no in-place: autograd)
+        if alpha == 0.0:
+            return el if beta == 1.0 else el * beta
+        return torch.add(el * beta, logp_y, alpha=-alpha)
+
+    def coef(self, logp_y: Tensor, progress: float, **extra: Any) -> Tensor:
+        alpha, beta = self.alpha_beta(progress)
+        if beta == 0.0:
+            return torch.full_like(logp_y, alpha)
+        return logp_y.exp().mul_(beta).add_(alpha)
+
+    def __repr__(self) -> str:
+        return f"make_loss('{self.id}')  # phases (alpha, beta) {self.phases} from {self.starts}"
+
+
+@register_loss("ce", label="CE")
+def ce() -> MixingLoss:
+    """Cross-entropy, -log p_y (mixing paper eq. 7; gradient p - onehot, eq. 8)."""
+    return MixingLoss([(1.0, 0.0)])
+
+
+@register_loss("el", label="EL")
+def el() -> MixingLoss:
+    """Expectation loss 1 - p_y (mixing paper eq. 9; gradient p_y (p - onehot), eq. 10).
+
+    The official code reports the batch 0-1 error with a straight-through gradient; we report
+    1 - p_y, whose gradient is the same, so training is identical and the value is smooth.
+    """
+    return MixingLoss([(0.0, 1.0)])
+
+
+@register_loss("ce_el_0", label="CE+EL F=0")
+def ce_el_0() -> MixingLoss:
+    """CE + EL with F = 0 (alpha = beta = 1) throughout."""
+    return MixingLoss([mixing_coefficients(0.0)])
+
+
+@register_loss("ce_el_0_05", label="CE+EL F=0,0.5")
+def ce_el_0_05() -> MixingLoss:
+    """F = 0, then F = 0.5 (EL only) for the last 5 % (50 epochs: epochs 47-49, as official)."""
+    return MixingLoss([mixing_coefficients(0.0), mixing_coefficients(0.5)], STARTS_0_05)
+
+
+@register_loss("ce_el_0to05", label="CE+EL F=0–0.5")
+def ce_el_0to05() -> MixingLoss:
+    """Six phases F = 0, .1, ..., .5 (50 epochs: starts 0, 8, 17, 25, 34, 42, as official)."""
+    Fs = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+    return MixingLoss([mixing_coefficients(F) for F in Fs], STARTS_0TO05)
+
+
+class FocalLoss(TargetProbLoss):
+    """Focal loss -alpha (1 - p_y)^gamma log p_y (Lin et al. 2017), scalar alpha."""
+
+    def __init__(self, gamma: float, alpha: float) -> None:
+        self.gamma, self.alpha = gamma, alpha
+
+    def value(self, logp_y: Tensor, progress: float, **extra: Any) -> Tensor:
+        one_minus = -torch.expm1(logp_y)
+        return one_minus.pow(self.gamma) * logp_y * -self.alpha
+
+    def coef(self, logp_y: Tensor, progress: float, **extra: Any) -> Tensor:
+        # -dL/ds = alpha (1-p)^g - alpha g p s (1-p)^(g-1), s = log p_y
+        a, g = self.alpha, self.gamma
+        one_minus = torch.expm1(logp_y).neg_()
+        if g == 0.0:
+            return torch.full_like(logp_y, a)
+        second = one_minus.pow(g - 1.0) if g >= 1.0 else torch.where(
+            one_minus > 0, one_minus.pow(g - 1.0), torch.zeros_like(one_minus))
+        second = second.mul_(logp_y.exp()).mul_(logp_y).mul_(g)
+        return one_minus.pow_(g).sub_(second).mul_(a)
+
+
+@register_loss("focal", label="Focal")
+def focal(gamma: float = 2.0, alpha: float = 0.25) -> FocalLoss:
+    """Focal loss with gamma = 2 and a scalar alpha = 0.25 (the paper's defaults)."""
+    return FocalLoss(check_param("focal", "gamma", gamma, low=0.0),
+                     check_param("focal", "alpha", alpha, low=0.0, low_open=True))
+
+
+@register_loss("ce_el", label="CE+EL")
+def ce_el(F: Sequence[float] = (0.0,), boundaries: Sequence[float] | None = None) -> MixingLoss:
+    """General CE+EL schedule: one F in [0, 0.5] per phase; ``boundaries`` = phase starts as
+    fractions of training (first 0; default equal phases i / len(F))."""
+    if isinstance(F, int | float) and not isinstance(F, bool):
+        F = [F]
+    try:
+        Fs = [check_param("ce_el", "F", f, low=0.0, high=0.5) for f in F]
+    except TypeError as err:
+        raise LossbenchError(
+            f"The 'F' parameter of make_loss('ce_el') must be a list of floats in [0, 0.5]; "
+            f"got {F!r}."
+        ) from err
+    if not Fs:
+        raise LossbenchError("The 'F' parameter of make_loss('ce_el') must not be empty.")
+    if boundaries is None:
+        boundaries = [i / len(Fs) for i in range(len(Fs))]
+    starts = _check_starts("ce_el", boundaries, len(Fs))
+    return MixingLoss([mixing_coefficients(f) for f in Fs], starts)
+
+
+def gradient_area(loss: TargetProbLoss, n_points: int = 20001) -> float:
+    """Area under |dL/dq_y| over p_y in [0, 1] (mixing paper eqs. 20-22), numerically.
+
+    Uses the loss's own coefficient: |dL/dq_y| = coef(log p_y) (1 - p_y); Simpson's rule
+    (exact for the alpha CE + beta EL mixes, whose |dL/dq_y| is quadratic in p_y).
+    """
+    assert n_points % 2 == 1, "Simpson's rule needs an odd number of points"
+    p = torch.linspace(0.0, 1.0, n_points, dtype=torch.float64)
+    logp = torch.log(p.clamp_min(1e-300))  # only to evaluate coef at p = 0 (value 0 * finite)
+    g = (loss.coef(logp, 0.0) * (1.0 - p)).abs()
+    w = torch.ones_like(p)
+    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+    area = float((w * g).sum()) / (3.0 * (n_points - 1))
+    assert math.isfinite(area), "gradient area must be finite"
+    return area
