@@ -97,6 +97,7 @@ def _estimate_transition(spec: StackSpec, model: _Model, seed: int, lr: float, X
                          n_in: int, n_classes: int) -> None:
     """Patrini et al.'s first stage: train CE, estimate T from its train-set probabilities."""
     from bench.losses import make_loss
+    from bench.losses._noisy import estimate_transition_matrix
 
     stage = _Model(spec, make_loss("ce"), lr, seed, n_in, n_classes)
     gen = order_generator(seed, spec.fold)
@@ -107,7 +108,7 @@ def _estimate_transition(spec: StackSpec, model: _Model, seed: int, lr: float, X
             stage.step(Xtr[idx], ytr[idx], idx, epoch / spec.epochs)
     with torch.no_grad():
         probs = torch.softmax(stage.module(Xtr), -1)
-    model.loss.set_transition(model.loss.estimate_transition(probs))
+    model.loss.set_transition(estimate_transition_matrix(probs))
 
 
 def train_naive(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,

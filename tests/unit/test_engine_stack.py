@@ -73,3 +73,32 @@ def test_divergence_of_one_loss_leaves_the_others_unchanged(arch):
     assert np.isfinite(mixed["test_acc"][:3, :, 1]).all()
     naive = train_naive(spec, X, y, c, split)
     np.testing.assert_array_equal(naive["diverged"], mixed["diverged"])
+
+
+@pytest.mark.parametrize("arch", ["linear", "mlp"])
+def test_stack_equals_naive_for_losses_with_stacked_needs(arch):
+    """Truncated Lq (per-sample weights pruned from the current model) and ce_gradnorm (lr
+    multiplier) next to plain losses, with pruning inside the run."""
+    X, y, c, split = _toy()
+    trunc = make_loss("trunc_gce", prune_start=0.3, prune_every=0.2)
+    assert trunc.prune_epochs(8)  # pruning happens during these 8 epochs
+    spec = StackSpec(arch=arch, losses=[make_loss("ce"), trunc, make_loss("ce_gradnorm"),
+                                        make_loss("gce"), make_loss("mae")],
+                     lrs=[0.1, 0.02], seeds=[0, 1], epochs=8, batch_size=4)
+    _assert_same(train_stack(spec, X, y, c, split), train_naive(spec, X, y, c, split))
+
+
+def test_per_model_path_runs_losses_the_stack_lacks():
+    from bench.engine._run import split_by_path
+
+    X, y, c, split = _toy()
+    losses = [make_loss(i) for i in ("ce", "two_scale", "cot", "forward")]
+    stacked, single = split_by_path(losses)
+    assert stacked == [0] and single == [1, 2, 3]
+    spec = StackSpec(arch="linear", losses=losses[1:], lrs=[0.05], seeds=[0], epochs=3)
+    out = train_naive(spec, X, y, c, split)
+    assert np.isfinite(out["test_acc"]).all() and not out["diverged"].any()
+    # COT's second pass changes training: its run differs from plain CE's
+    ce = train_naive(StackSpec(arch="linear", losses=[losses[0]], lrs=[0.05], seeds=[0],
+                               epochs=3), X, y, c, split)
+    assert not np.allclose(out["train_mean_py"][:, :, 1], ce["train_mean_py"][:, :, 0])

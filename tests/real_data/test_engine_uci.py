@@ -1,0 +1,77 @@
+"""The engine on real UCI datasets: stacked == naive per epoch, byte-identical reruns, CLI errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bench.data as data
+from bench.cli import main
+from bench.engine import StackSpec, train_naive, train_stack
+from bench.losses import make_loss
+
+pytestmark = pytest.mark.real_data
+
+PAPER = ["ce", "el", "ce_el_0", "ce_el_0_05", "ce_el_0to05", "focal"]
+
+
+@pytest.mark.parametrize(("name", "arch"), [("iris", "mlp"), ("breast-tissue", "linear"),
+                                            ("glass", "mlp")])
+def test_stack_equals_naive_on_real_data(name, arch, uci_source, splits_source):
+    ds = data.load(name, uci_source, splits_source)
+    split = ds.splits("klambauer")[0]
+    # 10 epochs: the scheduled mixes switch phase inside the run (0to05 at epochs 2, 4, 5, ...)
+    spec = StackSpec(arch=arch, losses=[make_loss(i) for i in PAPER], lrs=[0.01, 0.001],
+                     seeds=[0, 1], epochs=10)
+    stack = train_stack(spec, ds.X, ds.y, ds.n_classes, split)
+    naive = train_naive(spec, ds.X, ds.y, ds.n_classes, split)
+    for key in stack:
+        np.testing.assert_allclose(stack[key], naive[key], atol=1e-5, rtol=1e-4, err_msg=key)
+
+
+def _train(out, uci_source, splits_source, *extra):
+    return main(["train", "--dataset", "lenses", "--arch", "mlp", "--epochs", "4",
+                 "--seeds", "0,1", "--out", str(out), "--source", uci_source,
+                 "--splits-source", splits_source, "--no-progress", *extra])
+
+
+def test_same_command_twice_gives_identical_csvs(tmp_path, uci_source, splits_source):
+    assert _train(tmp_path / "a", uci_source, splits_source) == 0
+    assert _train(tmp_path / "b", uci_source, splits_source) == 0
+    for name in ("epochs.csv", "summary.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    summary = pd.read_csv(tmp_path / "a" / "summary.csv")
+    assert len(summary) == 6 * 2  # losses x seeds
+    assert set(summary["lr"]) <= {0.01, 0.005, 0.001}
+    assert summary["test_acc"].between(0, 1).all()
+    epochs = pd.read_csv(tmp_path / "a" / "epochs.csv")
+    assert len(epochs) == 6 * 3 * 2 * 4  # losses x lrs x seeds x epochs
+    # the summary row is the epochs row of the selected lr and epoch
+    row = summary.iloc[0]
+    match = epochs.query("loss == @row.loss and seed == @row.seed and lr == @row.lr "
+                         "and epoch == @row.best_epoch")
+    assert float(match["test_acc"].iloc[0]) == pytest.approx(row["test_acc"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--lrs", "0.1,-1"], "--lrs"),
+    (["--losses", "ce,nope"], "Unknown loss 'nope'"),
+    (["--protocol", "fold9"], "--protocol"),
+    (["--epochs", "0"], "--epochs"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path, uci_source, splits_source, capsys,
+                                                args, message):
+    assert _train(tmp_path, uci_source, splits_source, *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lossbench train: error:") and message in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "summary.csv").exists()
+
+
+def test_protocols_with_four_folds_give_a_row_per_fold(tmp_path, uci_source, splits_source):
+    assert _train(tmp_path, uci_source, splits_source, "--protocol", "kfold4",
+                  "--losses", "ce,el", "--seeds", "0") == 0
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert sorted(summary["fold"].unique()) == [0, 1, 2, 3]
+    assert len(summary) == 2 * 4
