@@ -1,4 +1,4 @@
-"""The engine on real UCI datasets: stacked == naive per epoch, byte-identical reruns, CLI errors."""
+"""The engine on real UCI data: stacked == naive per epoch, byte-identical reruns, CLI errors."""
 
 from __future__ import annotations
 
