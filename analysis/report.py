@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import LossbenchError
+from bench.io import write_text
 
 # loss ids the paper's claims are about
 MIXES = ("ce_el_0", "ce_el_0_05", "ce_el_0to05")
@@ -505,9 +505,4 @@ def write_report(results_dir: str | os.PathLike, out: str | os.PathLike | None =
     """Render and write atomically (temp file + os.replace); returns the path written."""
     out = Path(out) if out is not None else Path(results_dir) / "README.md"
     text = render(results_dir, paper_table, baseline, readme_dir=out.parent)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, out)
-    return out
+    return write_text(out, text)
