@@ -29,7 +29,8 @@ def _csv(kind, name: str):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, help="dataset name (see `lossbench datasets`)")
-    parser.add_argument("--arch", required=True, choices=("linear", "mlp"))
+    parser.add_argument("--arch", required=True, type=_csv(str, "--arch"),
+                        help="linear, mlp or both (linear,mlp: one process, one import of torch)")
     parser.add_argument("--losses", type=_csv(str, "--losses"), default=PAPER_LOSSES.split(","),
                         help=f"loss ids (default: {PAPER_LOSSES})")
     parser.add_argument("--lrs", type=_csv(float, "--lrs"), default=[0.01, 0.005, 0.001])
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
     import torch
     from tqdm.auto import tqdm
 
@@ -66,36 +68,53 @@ def run(args: argparse.Namespace) -> int:
     if args.optimizer == "sgd" and not 0 <= args.momentum < 1:
         raise LossbenchError(f"--momentum: expected a float in [0, 1); got {args.momentum}")
     check_grid(args.losses, args.lrs, args.seeds, args.epochs, args.batch_size)
+    from bench.models import check_arch
+
+    if not args.arch or len(set(args.arch)) != len(args.arch):
+        raise LossbenchError(f"--arch: expected distinct names from linear, mlp; got {args.arch}")
+    for arch in args.arch:
+        check_arch(arch)
     torch.set_num_threads(args.threads)
     dataset = load(args.dataset, args.source, args.splits_source)
     n_folds = len(dataset.splits(args.protocol))
     n_models = len(args.losses) * len(args.lrs) * len(args.seeds)
     started = time.time()
-    with tqdm(total=n_folds * args.epochs, desc=f"{args.dataset}/{args.arch}", unit="epoch",
+    results, info = [], {}
+    with tqdm(total=n_folds * args.epochs * len(args.arch), desc=args.dataset, unit="epoch",
               disable=args.no_progress, mininterval=2.0) as bar:
         def on_epoch(_epoch: int) -> None:
             bar.update(1)
             rate = n_models * bar.n / max(bar.format_dict["elapsed"], 1e-9)
             bar.set_postfix(models_per_s=f"{rate:.0f}", refresh=False)
 
-        result = train_dataset(
-            dataset, args.arch, args.losses, args.lrs, args.seeds, protocol=args.protocol,
-            epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-            momentum=args.momentum, log=bar.write, on_epoch=on_epoch,
-        )
+        for arch in args.arch:
+            bar.set_description(f"{args.dataset}/{arch}")
+            result = train_dataset(
+                dataset, arch, args.losses, args.lrs, args.seeds, protocol=args.protocol,
+                epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                momentum=args.momentum, log=bar.write, on_epoch=on_epoch,
+            )
+            results.append(result)
+            for key, value in result.info.items():
+                info.setdefault(key, {})[arch] = value
+    epochs = pd.concat([r.epochs for r in results], ignore_index=True)
+    summary = pd.concat([r.summary for r in results], ignore_index=True)
     out = Path(args.out)
-    write_csv(out / "epochs.csv", result.epochs, float_format=FLOAT_FORMAT)
-    write_csv(out / "summary.csv", result.summary, float_format=FLOAT_FORMAT)
+    write_csv(out / "epochs.csv", epochs, float_format=FLOAT_FORMAT)
+    write_csv(out / "summary.csv", summary, float_format=FLOAT_FORMAT)
     config = {
-        "dataset": args.dataset, "arch": args.arch, "losses": args.losses, "lrs": args.lrs,
+        "dataset": args.dataset, "archs": args.arch, "losses": args.losses, "lrs": args.lrs,
         "seeds": args.seeds, "epochs": args.epochs, "batch_size": args.batch_size,
         "optimizer": args.optimizer, "momentum": args.momentum, "protocol": args.protocol,
         "threads": args.threads, "n_samples": dataset.n_samples,
         "n_features": dataset.n_features, "n_classes": dataset.n_classes,
         "torch": torch.__version__, "python": platform.python_version(),
-        "wall_time_s": round(time.time() - started, 3), **result.info,
+        "n_folds": n_folds, "n_models_per_arch": n_models * n_folds,
+        "per_model_losses": results[0].info["per_model_losses"],
+        "wall_time_s": round(time.time() - started, 3),
+        "train_seconds": info["train_seconds"], "model_steps": info["model_steps"],
     }
     write_json(out / "config.json", config)
-    print(f"wrote {out}/summary.csv ({len(result.summary)} rows), epochs.csv "
-          f"({len(result.epochs)} rows) in {config['wall_time_s']:.1f} s")
+    print(f"wrote {out}/summary.csv ({len(summary)} rows), epochs.csv "
+          f"({len(epochs)} rows) in {config['wall_time_s']:.1f} s")
     return 0

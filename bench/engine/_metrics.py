@@ -21,23 +21,27 @@ def metric_names(n_classes: int) -> list[str]:
     return names + [f"acc_at_{a:g}" for a in ACC_AT] + ["mean_py"]
 
 
-def metric_sums(logits: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Sums over the ``n`` samples of each metric: ``[..., n_metrics]`` (divide by n later).
+def metric_sums(logits: torch.Tensor, target: torch.Tensor, n_classes: int,
+                sample_dim: int = -2) -> torch.Tensor:
+    """Sums over the ``n`` samples of each metric (divide by n later).
 
-    ``logits`` ``[..., n, C]``; ``target`` ``[n]`` (broadcast over the leading model dims).
+    ``logits`` ``[..., C]`` with the samples along ``sample_dim`` (``[..., n, C]`` by default);
+    ``target`` broadcastable to ``logits.shape[:-1]`` (e.g. ``[n]``). Returns the shape of
+    ``logits`` without the sample and class dims, plus a last dim of ``n_metrics``.
     Top-k counts a hit when fewer than k classes score strictly higher than the true class.
     """
     logits = logits.float()
     target = target.expand(logits.shape[:-1]).unsqueeze(-1)
     true_logit = logits.gather(-1, target)  # [..., n, 1]
-    cols = [(logits.argmax(-1, keepdim=True) == target)]
+    max_logit, pred = logits.max(-1, keepdim=True)  # one pass for argmax and max
+    cols = [(pred == target)]
     if any(n_classes > k for k in TOP_K):
         higher = (logits > true_logit).sum(-1, keepdim=True)
         cols += [higher < k for k in TOP_K if n_classes > k]
-    # p_y and max_j p_j from one logsumexp (no [.., n, C] softmax materialised)
-    lse = torch.logsumexp(logits, -1, keepdim=True)
+    # p_y and max_j p_j from log-sum-exp around the max already found (no softmax materialised)
+    lse = (logits - max_logit).exp_().sum(-1, keepdim=True).log_().add_(max_logit)
     p_y = (true_logit - lse).exp_()
-    p_max = (logits.amax(-1, keepdim=True) - lse).exp_()
+    p_max = (max_logit - lse).exp_()
     cols += [p_y >= p_max - a for a in ACC_AT]
     cols.append(p_y)
-    return torch.cat([c.float() for c in cols], -1).sum(-2)
+    return torch.stack([c.sum(sample_dim, dtype=torch.float32).squeeze(-1) for c in cols], -1)

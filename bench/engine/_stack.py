@@ -26,7 +26,7 @@ from bench.engine._metrics import metric_names, metric_sums
 from bench.models import hidden_size, init_params
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-EVAL_CHUNK_FLOATS = 1 << 22  # activations per evaluation chunk (16 MB): bounds peak memory
+EVAL_CHUNK_FLOATS = 1 << 18  # floats per evaluation chunk (1 MB: metric passes stay in cache)
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class Stack:
         z = z.view(S, n, M, O).transpose(1, 2)  # [S, M, n, O]
         if not self.mlp:
             return z, None
-        h = torch.relu(z)
+        h = torch.clamp_min(z, 0.0, out=z.new_empty(z.shape))  # ReLU, contiguous [S, M, n, O]
         return torch.matmul(h, self.params[2]).add_(self.params[3]), h
 
     # -- training ---------------------------------------------------------------------------
@@ -206,32 +206,37 @@ class Stack:
         for a in range(0, n, B):
             xb, yb = Xp[:, a:a + B], yp[:, a:a + B]
             b = xb.shape[1]
-            logits, h = self.forward(xb)  # [S, M, b, C]
-            lg = logits.view(S, L, R, b, C)
+            if self.mlp:  # model-major logits [S, M, b, C]
+                logits, h = self.forward(xb)
+                idx = yb[:, None, :, None].expand(S, M, b, 1)
+            else:  # linear: batch-major [S, b, M, C], the contiguous matmul output
+                logits, h = torch.baddbmm(self.params[1], xb, self.params[0]).view(S, b, M, C), None
+                idx = yb[:, :, None, None].expand(S, b, M, 1)
             if fused:
                 cb = coef[..., :b]
-                idx = yb[:, None, :, None].expand(S, M, b, 1)
                 g = torch.log_softmax(logits, -1)
-                logp_y = g.gather(-1, idx).view(S, L, R, b)
+                logp_y = self._loss_major(g.gather(-1, idx).squeeze(-1))  # [S, L, R, b]
                 logp_y_all[..., a:a + b] = logp_y
                 if mix is not None:  # alpha + beta p_y for every CE/EL mix at once
                     cb[:, mix] = torch.addcmul(mix_alpha, mix_beta, logp_y[:, mix].exp())
                 for li in fused_rest:
                     extra = {"sample_weights": wp[li][:, :, a:a + b]} if li in wp else {}
                     cb[:, li] = self.spec.losses[li].coef(logp_y[:, li], progress, **extra)
-                c4 = cb.reshape(S, M, b, 1).mul_(1.0 / b)  # 1/b: each model's batch mean
+                c4 = (cb.reshape(S, M, b, 1) if self.mlp
+                      else cb.permute(0, 3, 1, 2).reshape(S, b, M, 1))
+                c4 = c4.mul(1.0 / b)  # 1/b: each model's batch mean
                 g = g.exp_().mul_(c4).scatter_add_(-1, idx, c4.neg())
             else:
-                g = torch.empty(S, M, b, C)
+                g = torch.empty_like(logits)
             if other:
-                gv = g.view(S, L, R, b, C)
+                lg, gv = self._loss_major(logits), self._loss_major(g)  # [S, L, R, b, C] views
                 target = yb[:, None, :].expand(S, R, b)
                 for li in other:
                     extra = {"sample_weights": wp[li][:, :, a:a + b]} if li in wp else {}
                     values, grad = _loss_grad(self.spec.losses[li], lg[:, li], target, progress,
                                               **extra)
                     loss_sum[:, li] += values.mean(-1)
-                    torch.mul(grad, 1.0 / b, out=gv[:, li])
+                    gv[:, li] = grad * (1.0 / b)
             self._backward(xb, g, h)
             self._step()
             n_batches += 1
@@ -246,18 +251,27 @@ class Stack:
                 loss_sum[:, li] = values @ per_sample
         return loss_sum / n_batches
 
+    def _loss_major(self, t: torch.Tensor) -> torch.Tensor:
+        """A per-sample tensor of the training layout viewed ``[S, L, R, b, ...]``."""
+        S, L, R = self.S, self.L, self.R
+        if self.mlp:  # [S, M, b, ...]
+            return t.view(S, L, R, *t.shape[2:])
+        b = t.shape[1]  # linear: [S, b, M, ...]
+        return t.view(S, b, L, R, *t.shape[3:]).movedim(1, 3)
+
     def _backward(self, xb, g, h) -> None:
         """Parameter gradients of each model's batch-mean loss from its d(loss)/d(logits) ``g``
-        (already divided by the batch size)."""
+        (already divided by the batch size; mlp: ``[S, M, b, C]``, linear: ``[S, b, M, C]``)."""
         S, M, O = self.S, self.M, self.O
         b = xb.shape[1]
         if self.mlp:
             torch.matmul(h.transpose(2, 3), g, out=self.grads[2])
             torch.sum(g, 2, keepdim=True, out=self.grads[3])
-            dz = torch.matmul(g, self.params[2].transpose(2, 3)).mul_(h > 0)
+            dz = torch.matmul(g, self.params[2].transpose(2, 3))
+            dz = torch.ops.aten.threshold_backward(dz, h, 0.0)  # ReLU'
+            dz = dz.transpose(1, 2).reshape(S, b, M * O)  # [S, b, M*O]
         else:
-            dz = g
-        dz = dz.transpose(1, 2).reshape(S, b, M * O)  # [S, b, M*O]
+            dz = g.view(S, b, M * O)
         torch.bmm(xb.transpose(1, 2), dz, out=self.grads[0])
         torch.sum(dz, 1, keepdim=True, out=self.grads[1])
 
@@ -339,8 +353,13 @@ class Stack:
         chunk = max(1, EVAL_CHUNK_FLOATS // max(width, 1))
         total = None
         for a in range(0, n, chunk):
-            logits, _ = self.forward(X[a:a + chunk])
-            sums = metric_sums(logits, y[a:a + chunk], self.C)
+            if self.mlp:  # [S, M, b, C]
+                logits, _ = self.forward(X[a:a + chunk])
+                sums = metric_sums(logits, y[a:a + chunk], self.C)
+            else:  # linear, batch-major [S, b, M, C]: the contiguous matmul output
+                z = torch.matmul(X[a:a + chunk], self.params[0]).add_(self.params[1])
+                logits = z.view(self.S, -1, self.M, self.C)
+                sums = metric_sums(logits, y[a:a + chunk, None], self.C, sample_dim=1)
             total = sums if total is None else total + sums
         return (total / n).view(self.S, self.L, self.R, -1)
 

@@ -75,3 +75,17 @@ def test_protocols_with_four_folds_give_a_row_per_fold(tmp_path, uci_source, spl
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert sorted(summary["fold"].unique()) == [0, 1, 2, 3]
     assert len(summary) == 2 * 4
+
+
+def test_both_archs_in_one_job(tmp_path, uci_source, splits_source):
+    assert main(["train", "--dataset", "lenses", "--arch", "linear,mlp", "--epochs", "2",
+                 "--losses", "ce,el", "--seeds", "0", "--out", str(tmp_path), "--source",
+                 uci_source, "--splits-source", splits_source, "--no-progress"]) == 0
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.groupby("arch").size().to_dict() == {"linear": 2, "mlp": 2}
+    alone = tmp_path / "mlp"
+    assert main(["train", "--dataset", "lenses", "--arch", "mlp", "--epochs", "2",
+                 "--losses", "ce,el", "--seeds", "0", "--out", str(alone), "--source",
+                 uci_source, "--splits-source", splits_source, "--no-progress"]) == 0
+    pd.testing.assert_frame_equal(summary[summary["arch"] == "mlp"].reset_index(drop=True),
+                                  pd.read_csv(alone / "summary.csv"))

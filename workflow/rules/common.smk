@@ -16,7 +16,7 @@ REPO = Path(workflow.basedir)
 RESULTS = config["results_dir"].rstrip("/")
 LOGS = config["logs_dir"].rstrip("/")
 UCI = f"{RESULTS}/uci"
-RUN = f"{UCI}/{{protocol}}/runs/{{dataset}}/{{arch}}"
+RUN = f"{UCI}/{{protocol}}/runs/{{dataset}}"  # one train job per dataset, every arch
 ANALYSIS = f"{UCI}/{{protocol}}/analysis/{{arch}}/{{selection}}"
 FIGURES = f"{RESULTS}/figures"
 # analysis per architecture: one folder per seed and one averaged over seeds (as the paper)
@@ -79,15 +79,10 @@ def available_datasets():
 
 
 def run_files(name):
-    """Input function: one per-job file (summary.csv, ...) for every available dataset x arch."""
+    """Input function: one per-job file (summary.csv, ...) for every available dataset."""
 
     def inputs(wildcards):
-        return expand(
-            f"{RUN}/{name}",
-            protocol=wildcards.protocol,
-            dataset=available_datasets(),
-            arch=config["archs"],
-        )
+        return expand(f"{RUN}/{name}", protocol=wildcards.protocol, dataset=available_datasets())
 
     return inputs
 

@@ -18,7 +18,7 @@ from bench.errors import LossbenchError
 
 KEYS = ["dataset", "arch", "loss", "seed"]
 # config.json keys that differ between jobs by nature (not a settings mismatch)
-PER_JOB = {"dataset", "arch", "out", "wall_time_s", "train_seconds", "model_steps", "n_samples",
+PER_JOB = {"dataset", "out", "wall_time_s", "train_seconds", "model_steps", "n_samples",
            "n_features", "n_classes"}
 REQUIRED = [*KEYS, "fold", "lr", "best_epoch", "val_acc", "test_acc", "diverged"]
 
@@ -61,9 +61,10 @@ def read_timings(paths: list[str], summaries: list[str]) -> pd.DataFrame:
         run = Path(summary_path).parent
         bench = pd.read_csv(bench_path, sep="\t").iloc[0]
         end = os.path.getmtime(bench_path)
+        archs = json.loads((run / "config.json").read_text()).get("archs", [])
         rows.append({
-            "dataset": run.parent.name,
-            "arch": run.name,
+            "dataset": run.name,
+            "arch": "+".join(archs),
             "seconds": float(bench["s"]),
             "max_rss_mb": float(bench["max_rss"]) if bench["max_rss"] != "-" else None,
             # start/end (unix time) let the report estimate the elapsed time of parallel jobs
