@@ -34,7 +34,7 @@ class Comparison:
     profile: pd.DataFrame | None  # tau x methods; None when scores are negative
     wilcoxon_holm: pd.DataFrame
     bayes_signed_rank: pd.DataFrame
-    table4: pd.DataFrame  # method, wins, delta, mean_rank (method = id)
+    table4: pd.DataFrame  # method, wins, delta, mean_rank, mean_rank_min (method = id)
     paper: pd.DataFrame | None  # reference Table 4 indexed by method id
     baseline: str
     labels: dict[str, str]  # method id -> display label, display order
@@ -187,6 +187,8 @@ def _compare_one(
         "wins": n_wins[methods].to_numpy(),
         "delta": delta[methods].to_numpy(),
         "mean_rank": mean_rank[methods].to_numpy(),
+        # the paper's Table 4 tie convention (ties get the best rank), for the side-by-side
+        "mean_rank_min": stats.rank_matrix(oriented, ties="min").mean(axis=0)[methods].to_numpy(),
     })
     fried = stats.friedman(oriented)
     q, cd = stats.nemenyi_cd(len(scores), len(methods), alpha)

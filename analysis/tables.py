@@ -1,7 +1,8 @@
 """Files of a `Comparison`: CSV/JSON tables, Table 4 (ours and the paper's), summary.md.
 
 File names are fixed (CONTRIBUTING.md, analysis contract); every file is written atomically.
-`table4.csv` is read by `analysis/report.py`: columns exactly method,wins,delta,mean_rank with
+`table4.csv` is read by `analysis/report.py`: columns method,wins,delta,mean_rank (average
+ranks for ties) and mean_rank_min (tied methods get the best rank, the paper's convention) with
 method = id, and `friedman.json` must hold `p_value`.
 """
 
@@ -169,7 +170,8 @@ def write_outputs(result: Comparison, out_dir: str | Path) -> list[Path]:
         write_csv(out / "conover_bh.csv", result.conover_bh.rename_axis("method"), index=True),
         write_csv(out / "wilcoxon_holm.csv", result.wilcoxon_holm),
         write_csv(out / "bayes_signed_rank.csv", result.bayes_signed_rank),
-        write_csv(out / "table4.csv", result.table4[["method", "wins", "delta", "mean_rank"]]),
+        write_csv(out / "table4.csv", result.table4[["method", "wins", "delta", "mean_rank",
+                                                     "mean_rank_min"]]),
         write_text(out / "table4.md", table4_markdown(result)),
     ]
     plots = [("cd_diagram", lambda: figures.cd_figure(result, "conover")),

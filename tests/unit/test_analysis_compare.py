@@ -76,7 +76,8 @@ def test_pipeline_invocation_writes_every_output(files, capsys):
 
     # the report's contract: method ids, exact columns, delta in score units
     table4 = pd.read_csv(out / "table4.csv")
-    assert list(table4.columns) == ["method", "wins", "delta", "mean_rank"]
+    assert list(table4.columns) == ["method", "wins", "delta", "mean_rank", "mean_rank_min"]
+    assert (table4["mean_rank_min"] <= table4["mean_rank"] + 1e-12).all()
     assert list(table4["method"]) == IDS  # configured order
     df = scores_table()
     wide = df.groupby(["dataset", "loss"])["test_acc_pct"].mean().unstack()
@@ -274,3 +275,13 @@ def test_negative_scores_skip_only_the_profile(tmp_path):
     assert (tmp_path / "cd_diagram.png").is_file()
     assert not (tmp_path / "performance_profile.png").exists()
     assert "non-negative" in (tmp_path / "summary.md").read_text()
+
+
+def test_min_tie_ranks_on_a_hand_made_table():
+    """Ties get the best rank (the paper's Table 4 convention) next to averaged ranks."""
+    df = pd.DataFrame({"dataset": ["d1"] * 3 + ["d2"] * 3, "method": ["a", "b", "c"] * 2,
+                       "score": [0.9, 0.9, 0.5, 0.7, 0.8, 0.8]})
+    t4 = compare(df, baseline="a").table4.set_index("method")
+    # d1: a, b tie for first (avg 1.5, min 1), c 3; d2: b, c tie (avg 1.5, min 1), a 3
+    assert t4["mean_rank"].to_dict() == {"a": 2.25, "b": 1.5, "c": 2.25}
+    assert t4["mean_rank_min"].to_dict() == {"a": 2.0, "b": 1.0, "c": 2.0}

@@ -1,7 +1,8 @@
 """Collect the per-job tables of one protocol into results/uci/<protocol>/.
 
 summary.csv   every (dataset, arch, loss, seed, fold) row of the train jobs
-epochs.csv.gz the per-epoch rows (gzip with mtime 0, so reruns give identical bytes)
+epochs.csv.gz the per-epoch rows (gzip with mtime 0, so reruns give identical bytes), metrics to 4
+              significant digits to keep the committed file small (per-job files keep 6)
 scores.csv    summary averaged over folds (protocols klambauer4/kfold4 have 4): what analysis ranks
 timings.csv   wall time and peak memory of each train job (Snakemake benchmark files)
 settings.json the training settings the jobs report (config.json), identical across jobs
@@ -17,6 +18,7 @@ from pipeline_io import run_logged, write_csv, write_text
 from bench.errors import LossbenchError
 
 KEYS = ["dataset", "arch", "loss", "seed"]
+EPOCHS_FLOAT_FORMAT = "%.4g"  # learning curves; the selection uses the per-job files
 # config.json keys that differ between jobs by nature (not a settings mismatch)
 PER_JOB = {"dataset", "out", "wall_time_s", "train_seconds", "model_steps", "n_samples",
            "n_features", "n_classes"}
@@ -96,7 +98,8 @@ def main() -> None:
     summary = read_summaries(list(sm.input.summaries))
     epochs = pd.concat([pd.read_csv(p) for p in sm.input.epochs], ignore_index=True)
     write_csv(summary, sm.output.summary)
-    write_csv(epochs, sm.output.epochs, compression={"method": "gzip", "mtime": 0})
+    write_csv(epochs, sm.output.epochs, float_format=EPOCHS_FLOAT_FORMAT,
+              compression={"method": "gzip", "mtime": 0})
     write_csv(fold_average(summary), sm.output.scores)
     write_csv(read_timings(list(sm.input.benchmarks), list(sm.input.summaries)), sm.output.timings)
     settings = common_settings(list(sm.input.configs))
