@@ -88,26 +88,20 @@ def block_matrix(
         {"dataset": df[dataset_col].astype(str), "method": df[method_col].astype(str),
          "score": scores.astype(float)}
     )
-    keys = ["dataset", "method"]
-    if average_over is None:
-        dup = long.duplicated(keys, keep=False)
-        if dup.any():
-            first = long[dup].iloc[0]
-            raise LossbenchError(
-                f"{int(dup.sum())} rows share a ({dataset_col}, {method_col}) cell, e.g. "
-                f"({first['dataset']!r}, {first['method']!r}); pass --average-over COL "
-                "(e.g. seed) to average them or --group-by to separate them"
-            )
-    else:
+    # a cell is (dataset, method), plus the replicate column when averaging over one
+    keys, cell, hint = ["dataset", "method"], f"({dataset_col}, {method_col})", (
+        "pass --average-over COL (e.g. seed) to average them or --group-by to separate them")
+    if average_over is not None:
         long["_rep"] = df[average_over].to_numpy()
-        dup = long.duplicated([*keys, "_rep"], keep=False)
-        if dup.any():
-            first = long[dup].iloc[0]
-            raise LossbenchError(
-                f"{int(dup.sum())} rows share a ({dataset_col}, {method_col}, {average_over}) "
-                f"cell, e.g. ({first['dataset']!r}, {first['method']!r}, {first['_rep']!r}); "
-                "add the column that separates them to --group-by"
-            )
+        keys, cell = [*keys, "_rep"], f"({dataset_col}, {method_col}, {average_over})"
+        hint = "add the column that separates them to --group-by"
+    dup = long.duplicated(keys, keep=False)
+    if dup.any():
+        first = long[dup].iloc[0]
+        example = ", ".join(repr(first[k]) for k in keys)
+        raise LossbenchError(
+            f"{int(dup.sum())} rows share a {cell} cell, e.g. ({example}); {hint}"
+        )
     wide = long.pivot_table(index="dataset", columns="method", values="score", aggfunc="mean",
                             sort=True)
     if average_over is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,6 +15,7 @@ import numpy as np
 from bench.data import _parse, _protocols, _sources
 from bench.data._names import COLLECTION
 from bench.errors import DatasetMissingError, LossbenchError
+from bench.io import atomic_write
 
 FORMAT_VERSION = "1"
 SPLIT_FILES = ("folds_py.dat", "labels_py.dat", "validation_folds_py.dat")
@@ -90,11 +90,11 @@ def _stat_key(*parts: object, files: list[Path]) -> str:
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:  # a handle: np.savez would append .npz to a name
+            np.savez(handle, **arrays)
+
+    atomic_write(path, write)
 
 
 def _check_name(name: str, folder: Path) -> None:

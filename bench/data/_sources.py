@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from bench.io import write_text
 from bench.errors import LossbenchError
+from bench.io import write_text
 
 DEFAULT_DATA_URL = "http://persoal.citius.usc.es/manuel.fernandez.delgado/papers/jmlr/data.tar.gz"
 DATASET2VEC_COMMIT = "eb1d090627365d966c10c8fbd34817425e81e256"
@@ -70,17 +70,13 @@ def _memo_sha256(path: str, size: int, mtime_ns: int) -> str:
     except (OSError, ValueError, KeyError):
         pass
     digest = sha256_file(Path(path))
-    atomic_write_text(memo, json.dumps({**stamp, "sha256": digest}))
+    write_text(memo, json.dumps({**stamp, "sha256": digest}))
     return digest
 
 
 def file_key(path: Path) -> str:
     stat = path.stat()
     return _memo_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    write_text(path, text)
 
 
 def download(url: str, dest: Path, *, desc: str | None = None) -> str:
@@ -120,7 +116,7 @@ def download(url: str, dest: Path, *, desc: str | None = None) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     hexdigest = digest.hexdigest()
-    atomic_write_text(dest.with_name(dest.name + ".sha256"), f"{hexdigest}  {dest.name}\n")
+    write_text(dest.with_name(dest.name + ".sha256"), f"{hexdigest}  {dest.name}\n")
     return hexdigest
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bench.engine._naive import train_naive
 from bench.engine._stack import StackSpec, train_stack
 from bench.engine._tables import epochs_table, summary_table
 from bench.errors import LossbenchError
@@ -59,7 +60,7 @@ def train_dataset(dataset, arch: str, loss_ids: Sequence[str], lrs: Sequence[flo
     started = time.perf_counter()
     n_steps = 0
     for fold, split in enumerate(splits):
-        for index, runner in ((stacked, train_stack), (single, _single_runner())):
+        for index, runner in ((stacked, train_stack), (single, train_naive)):
             if not index:
                 continue
             spec = StackSpec(arch=arch, losses=[losses[i] for i in index], lrs=list(lrs),
@@ -90,12 +91,6 @@ def _ordered(frame: pd.DataFrame, keys: list[str], loss_order: dict[str, int]) -
         return column.map(loss_order) if column.name == "loss" else column
 
     return frame.sort_values(keys, kind="stable", key=key).reset_index(drop=True)
-
-
-def _single_runner():
-    from bench.engine._naive import train_naive
-
-    return train_naive
 
 
 def check_grid(loss_ids: Sequence[str], lrs: Sequence[float], seeds: Sequence[int],

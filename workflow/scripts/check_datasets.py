@@ -6,10 +6,11 @@ know is a typo and stops the pipeline with one clear line.
 """
 
 import pandas as pd
-from pipeline_io import run_logged, write_csv
+from pipeline_io import run_logged
 
 from bench.data import dataset_status
 from bench.errors import LossbenchError
+from bench.io import write_csv
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
         rows = rows[rows["name"].isin(selection)]
     counts = rows["status"].str.split(":").str[0].value_counts().to_dict()
     print(f"datasets: {len(rows)} selected, {counts}")
-    write_csv(rows, snakemake.output.table)  # noqa: F821
+    write_csv(snakemake.output.table, rows)  # noqa: F821
 
 
 run_logged(main, snakemake.log[0] if snakemake.log else None)  # noqa: F821

@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from pipeline_io import run_logged, write_csv, write_text
+from pipeline_io import run_logged
 
 from bench.errors import LossbenchError
+from bench.io import write_csv, write_text
 
 KEYS = ["dataset", "arch", "loss", "seed"]
 EPOCHS_FLOAT_FORMAT = "%.4g"  # learning curves; the selection uses the per-job files
@@ -97,15 +98,16 @@ def main() -> None:
     sm = snakemake  # noqa: F821 (injected by Snakemake)
     summary = read_summaries(list(sm.input.summaries))
     epochs = pd.concat([pd.read_csv(p) for p in sm.input.epochs], ignore_index=True)
-    write_csv(summary, sm.output.summary)
-    write_csv(epochs, sm.output.epochs, float_format=EPOCHS_FLOAT_FORMAT,
+    write_csv(sm.output.summary, summary)
+    write_csv(sm.output.epochs, epochs, float_format=EPOCHS_FLOAT_FORMAT,
               compression={"method": "gzip", "mtime": 0})
-    write_csv(fold_average(summary), sm.output.scores)
-    write_csv(read_timings(list(sm.input.benchmarks), list(sm.input.summaries)), sm.output.timings)
+    write_csv(sm.output.scores, fold_average(summary))
+    write_csv(sm.output.timings,
+              read_timings(list(sm.input.benchmarks), list(sm.input.summaries)))
     settings = common_settings(list(sm.input.configs))
     settings["protocol"] = sm.wildcards.protocol
-    write_text(json.dumps(settings, indent=1, sort_keys=True, default=str) + "\n",
-               sm.output.settings)
+    write_text(sm.output.settings,
+               json.dumps(settings, indent=1, sort_keys=True, default=str) + "\n")
     print(f"collected {len(summary)} rows from {len(sm.input.summaries)} jobs")
 
 

@@ -1,23 +1,9 @@
-"""Helpers shared by the workflow scripts: atomic writes (bench.io) and errors to the job log."""
+"""Shared by the workflow scripts: errors to the job log (atomic writes are bench.io's)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from pathlib import Path
-
-import pandas as pd
-
-from bench import io
-
-
-def write_csv(frame: pd.DataFrame, path: str | Path, **kwargs) -> None:
-    """Atomic CSV write: readers and an interrupted run never see half a table."""
-    io.write_csv(path, frame, **kwargs)
-
-
-def write_text(text: str, path: str | Path) -> None:
-    io.write_text(path, text)
 
 
 def run_logged(main: Callable[[], None], log: str | None) -> None:

@@ -6,9 +6,10 @@ the same architecture are copied beside, for the side-by-side table.
 """
 
 import pandas as pd
-from pipeline_io import run_logged, write_csv
+from pipeline_io import run_logged
 
 from bench.errors import LossbenchError
+from bench.io import write_csv
 
 PAPER_COLUMNS = ["method", "group", "wins", "delta", "mean_rank"]
 
@@ -30,7 +31,7 @@ def main() -> None:
     lost = scores[scores["test_acc"].isna()]  # every lr diverged: analyze drops and reports it
     for row in lost.itertuples():
         print(f"no score (every lr diverged): {row.dataset} {row.loss} seed {row.seed}")
-    write_csv(scores.dropna(subset=["test_acc"]), sm.output.scores)
+    write_csv(sm.output.scores, scores.dropna(subset=["test_acc"]))
 
     paper = pd.read_csv(sm.input.paper)
     missing = [c for c in PAPER_COLUMNS if c not in paper.columns]
@@ -38,7 +39,8 @@ def main() -> None:
         raise LossbenchError(
             f"{sm.input.paper}: missing column(s) {', '.join(missing)}; expected {PAPER_COLUMNS}"
         )
-    write_csv(paper[paper["group"] == sm.wildcards.arch].drop(columns="group"), sm.output.paper)
+    write_csv(sm.output.paper,
+              paper[paper["group"] == sm.wildcards.arch].drop(columns="group"))
 
 
 run_logged(main, snakemake.log[0] if snakemake.log else None)  # noqa: F821
