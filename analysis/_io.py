@@ -38,8 +38,19 @@ def write_json(path: str | Path, data: dict) -> Path:
     return write_text(path, text)
 
 
-def save_figure(fig: Any, path: str | Path) -> Path:
-    """Save a matplotlib figure atomically; the format follows the file suffix."""
+def save_figure(fig: Any, path: str | Path, bbox_inches: str | None = "tight") -> Path:
+    """Save a matplotlib figure atomically; the format follows the file suffix.
+
+    No date in the file and a fixed SVG id salt: the same figure gives the same bytes, so a
+    rerun of the pipeline changes a committed figure only when the figure changes.
+    """
+    import matplotlib
+
     fmt = Path(path).suffix.lstrip(".")
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches="tight",
-                                                      dpi=150))
+    metadata = {"Date": None} if fmt in ("svg", "pdf") else None
+
+    def write(tmp: str) -> None:
+        with matplotlib.rc_context({"svg.hashsalt": "lossbench"}):
+            fig.savefig(tmp, format=fmt, bbox_inches=bbox_inches, dpi=150, metadata=metadata)
+
+    return atomic_write(path, write)

@@ -49,6 +49,7 @@ def plot_gradients(p_y: np.ndarray, curves: dict[str, np.ndarray], ax: Any = Non
     """Draw the curves on ``ax`` (new figure if None) and return it."""
     import matplotlib.pyplot as plt
 
+
     if ax is None:
         _, ax = plt.subplots(figsize=(9.0, 4.8), constrained_layout=True)
     styles = {"CE": ("black", "-", 2.2), "EL": ("tab:gray", "--", 2.2)}
@@ -85,11 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from analysis._io import save_figure
+
     p_y, curves = gradient_curves()
     ax = plot_gradients(p_y, curves)
-    args.out.mkdir(parents=True, exist_ok=True)
     for ext in ("png", "svg"):
-        ax.figure.savefig(args.out / f"gradients.{ext}", dpi=150)
+        save_figure(ax.figure, args.out / f"gradients.{ext}", bbox_inches=None)
     plt.close(ax.figure)
     print(f"wrote {args.out / 'gradients.png'} and {args.out / 'gradients.svg'}")
     return 0

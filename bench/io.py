@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
@@ -40,6 +41,13 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def write_csv(path: str | os.PathLike, frame: Any, **kwargs: Any) -> Path:
-    """Atomically write a DataFrame as CSV without its index (``kwargs`` go to ``to_csv``)."""
+    """Atomically write a DataFrame as CSV without its index (``kwargs`` go to ``to_csv``).
+
+    A ``.gz`` path is gzipped with no name and no time in its header, so the same table
+    always gives the same bytes (pandas would record the random temp file's name).
+    """
     kwargs.setdefault("index", False)
+    if str(path).endswith(".gz"):
+        data = gzip.compress(frame.to_csv(**kwargs).encode(), mtime=0)
+        return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, **kwargs))

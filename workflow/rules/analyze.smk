@@ -36,8 +36,10 @@ rule analyze:
         baseline=config["baseline"],
         average=lambda wildcards: "--average-over seed" if wildcards.selection == "mean" else "",
         out=lambda wildcards, output: os.path.dirname(output.table4),
+    # PYTHONHASHSEED: scikit-posthocs draws CD bars from sets of names; a fixed hash seed keeps
+    # the drawing order, and so the figure bytes, the same from run to run
     shell:
-        "lossbench analyze {input.scores} --out {params.out}"
+        "PYTHONHASHSEED=0 lossbench analyze {input.scores} --out {params.out}"
         " --dataset-col dataset --method-col loss --score-col test_acc_pct"
         " --baseline {params.baseline} {params.average} --drop-incomplete"
         " --labels {input.labels} --paper-table {input.paper} > {log} 2>&1"

@@ -99,8 +99,7 @@ def main() -> None:
     summary = read_summaries(list(sm.input.summaries))
     epochs = pd.concat([pd.read_csv(p) for p in sm.input.epochs], ignore_index=True)
     write_csv(sm.output.summary, summary)
-    write_csv(sm.output.epochs, epochs, float_format=EPOCHS_FLOAT_FORMAT,
-              compression={"method": "gzip", "mtime": 0})
+    write_csv(sm.output.epochs, epochs, float_format=EPOCHS_FLOAT_FORMAT)
     write_csv(sm.output.scores, fold_average(summary))
     write_csv(sm.output.timings,
               read_timings(list(sm.input.benchmarks), list(sm.input.summaries)))
