@@ -1,11 +1,45 @@
-"""UCI-121 data layer: load, validate, cache and split the Fernández-Delgado collection.
+"""bench.data: every dataset and split protocol behind one registry.
 
-Public API (contract in CONTRIBUTING.md): ``names``, ``load``, ``Dataset``, ``PROTOCOLS``,
-``dataset_status``.
+``get_dataset(name, source=None, **options)`` -> a ``Dataset`` (``name, family, n_classes,
+input_shape, X, y, class_names, splits(protocol)``); ``list_datasets(family=None)``;
+``register_dataset`` / ``register_protocol`` for new ones. Importing this package imports
+each family package (``uci``, ``images``, ``text``), then any user module in this folder whose
+name does not start with ``_`` (README: "Add your own dataset").
 """
 
-from bench.data._load import Dataset, load, names
-from bench.data._protocols import PROTOCOLS
-from bench.data._status import dataset_status
+import importlib as _importlib
 
-__all__ = ["PROTOCOLS", "Dataset", "dataset_status", "load", "names"]
+from bench.data._registry import (
+    Dataset,
+    Split,
+    dataset_family,
+    get_dataset,
+    list_datasets,
+    list_protocols,
+    make_splits,
+    register_dataset,
+    register_protocol,
+)
+from bench.data.arrays import ArrayDataset
+from bench.data.uci import dataset_status, load, names
+from bench.data.uci._protocols import UCI_PROTOCOLS
+
+#: the UCI protocols, in the order the README lists them (kept for old callers)
+PROTOCOLS: tuple[str, ...] = UCI_PROTOCOLS
+
+__all__ = ["PROTOCOLS", "ArrayDataset", "Dataset", "Split", "dataset_family", "dataset_status",
+           "get_dataset", "list_datasets", "list_protocols", "load", "make_splits", "names",
+           "register_dataset", "register_protocol"]
+
+FAMILIES = ("uci", "images", "text")
+
+for _name in FAMILIES[1:]:
+    try:
+        _importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _err:  # a family package not written yet
+        if _err.name != f"{__name__}.{_name}":
+            raise
+
+from bench.registry import import_user_modules as _import_user_modules  # noqa: E402
+
+_import_user_modules(__name__, __path__, skip=(*FAMILIES, "arrays", "perf"))

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def format_rows(rows: list[dict], fmt: str) -> str:
-    from bench.data._status import COLUMNS
+    from bench.data.uci._status import COLUMNS
 
     if fmt == "json":
         return json.dumps(rows, indent=1) + "\n"

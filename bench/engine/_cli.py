@@ -68,12 +68,12 @@ def run(args: argparse.Namespace) -> int:
     if args.optimizer == "sgd" and not 0 <= args.momentum < 1:
         raise LossbenchError(f"--momentum: expected a float in [0, 1); got {args.momentum}")
     check_grid(args.losses, args.lrs, args.seeds, args.epochs, args.batch_size)
-    from bench.models import check_arch
+    from bench.engine._stack import dense_chain
 
     if not args.arch or len(set(args.arch)) != len(args.arch):
-        raise LossbenchError(f"--arch: expected distinct names from linear, mlp; got {args.arch}")
+        raise LossbenchError(f"--arch: expected distinct model names; got {args.arch}")
     for arch in args.arch:
-        check_arch(arch)
+        dense_chain(arch, 1, 2)
     torch.set_num_threads(args.threads)
     dataset = load(args.dataset, args.source, args.splits_source)
     n_folds = len(dataset.splits(args.protocol))

@@ -17,7 +17,7 @@ import torch
 
 from bench.engine._metrics import metric_names, metric_sums
 from bench.engine._stack import SPLITS, StackSpec, order_generator
-from bench.models import build_module
+from bench.models import create_model
 
 
 def weight_norm_product(model: torch.nn.Module) -> torch.Tensor:
@@ -38,7 +38,7 @@ class _Model:
     def __init__(self, spec: StackSpec, loss, lr: float, seed: int, n_in: int, n_classes: int):
         self.loss = copy.deepcopy(loss) if getattr(loss, "needs", None) else loss
         self.needs = frozenset(getattr(loss, "needs", ()) or ())
-        self.module = build_module(spec.arch, n_in, n_classes, seed)
+        self.module = create_model(spec.arch, input_shape=(n_in,), n_classes=n_classes, seed=seed)
         self.scales: dict[str, torch.Tensor] = {}
         if "scale_params" in self.needs:
             self.scales = self.loss.init_scales(float(weight_norm_product(self.module)))

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from bench.engine._metrics import metric_names, metric_sums
-from bench.models import hidden_size, init_params
+from bench.errors import LossbenchError
+from bench.models import create_model, stacked_form
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 EVAL_CHUNK_FLOATS = 1 << 18  # floats per evaluation chunk (1 MB: metric passes stay in cache)
@@ -88,6 +89,26 @@ def _needs(loss) -> frozenset:
     return frozenset(getattr(loss, "needs", ()) or ())
 
 
+def init_params(arch: str, n_in: int, n_out: int, seed: int) -> list[torch.Tensor]:
+    """Initial ``[W1, b1(, W2, b2)]`` of one model, weights as ``[in, out]`` (x @ W + b),
+    taken from the registered module itself (same seed -> same weights as the torch path)."""
+    module = create_model(arch, input_shape=(n_in,), n_classes=n_out, seed=seed)
+    out: list[torch.Tensor] = []
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Linear):
+            out += [layer.weight.detach().t().contiguous(), layer.bias.detach().clone()]
+    return out
+
+
+def dense_chain(arch: str, n_in: int, n_classes: int):
+    """The model's stacked form; the stack trains chains of one or two dense layers."""
+    chain = stacked_form(arch, input_shape=(n_in,), n_classes=n_classes)
+    if chain is None or chain.n_layers not in (1, 2):
+        raise LossbenchError(f"model {arch!r} is not stackable (the stacked engine trains "
+                             "registered models whose stacked form has 1 or 2 dense layers)")
+    return chain
+
+
 class Stack:
     """Parameters, optimiser state and one-epoch training/evaluation of a model stack."""
 
@@ -96,8 +117,9 @@ class Stack:
         S, L, R = len(spec.seeds), len(spec.losses), len(spec.lrs)
         self.S, self.L, self.R, self.M = S, L, R, L * R
         self.I, self.C = n_in, n_classes
-        self.O = hidden_size(spec.arch, n_in, n_classes)
-        self.mlp = spec.arch == "mlp"
+        chain = dense_chain(spec.arch, n_in, n_classes)
+        self.O = chain.widths[1]  # first layer's width (the logits for one layer)
+        self.mlp = chain.n_layers == 2
         per_seed = [init_params(spec.arch, n_in, n_classes, s) for s in spec.seeds]
         M, O = self.M, self.O
         # W1 [S, I, M*O], b1 [S, 1, M*O]: column block m holds model m's first layer

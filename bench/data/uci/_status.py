@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from bench.data import _parse, _sources
-from bench.data._load import _data_source, load, names
+from bench.data import _sources
+from bench.data.uci import _parse
+from bench.data.uci._load import _data_source, load, names
 from bench.errors import DatasetMissingError, LossbenchError
 
 COLUMNS = ("name", "n_samples", "n_features", "n_classes", "status")

@@ -12,7 +12,8 @@ import numpy as np
 
 Split = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-PROTOCOLS: tuple[str, ...] = ("klambauer", "klambauer4", "klambauer_swapped", "holdout", "kfold4")
+UCI_PROTOCOLS: tuple[str, ...] = ("klambauer", "klambauer4", "klambauer_swapped", "holdout",
+                                   "kfold4")
 VAL_FRACTION = 0.25
 
 

@@ -8,23 +8,29 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from bench.data import _parse, _protocols, _sources
-from bench.data._names import COLLECTION
+from bench.data import _sources
+from bench.data.uci import _parse, _protocols
+from bench.data.uci._names import COLLECTION
 from bench.errors import DatasetMissingError, LossbenchError
 from bench.io import atomic_write
 
 FORMAT_VERSION = "1"
 SPLIT_FILES = ("folds_py.dat", "labels_py.dat", "validation_folds_py.dat")
-MANIFEST = Path(__file__).resolve().parents[2] / "data" / "klambauer_splits_sha256.csv"
+MANIFEST = resources.files("bench.data.uci") / "klambauer_splits_sha256.csv"  # package data
 
 
 @dataclass(eq=False)
 class Dataset:
-    """A parsed dataset: ``X``/``y`` hold fich1 rows followed by fich2 rows."""
+    """A parsed UCI dataset: ``X``/``y`` hold fich1 rows followed by fich2 rows.
+
+    Follows ``bench.data.Dataset``; the index files (``conxuntos``, ``kfold``) and the
+    Klambauer split source are what the UCI split protocols read.
+    """
 
     name: str
     X: np.ndarray = field(repr=False)
@@ -34,6 +40,8 @@ class Dataset:
     kfold: tuple[np.ndarray, ...] = field(repr=False)
     splits_source: str | None = field(default=None, repr=False)
     _memo: dict = field(default_factory=dict, repr=False)
+    family: str = "uci"
+    class_names: list[str] | None = None
 
     @property
     def n_features(self) -> int:
@@ -43,26 +51,17 @@ class Dataset:
     def n_samples(self) -> int:
         return int(self.X.shape[0])
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.n_features,)
+
     def splits(self, protocol: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(train_idx, val_idx, test_idx) int64 arrays into ``X``; see README 'Split protocols'."""
-        if protocol not in _protocols.PROTOCOLS:
-            raise LossbenchError(
-                f"Unknown split protocol {protocol!r}. Known protocols: "
-                + ", ".join(_protocols.PROTOCOLS)
-            )
-        if protocol not in self._memo:
-            self._memo[protocol] = self._make_splits(protocol)
-        return [tuple(a.copy() for a in split) for split in self._memo[protocol]]
+        from bench.data._registry import make_splits
 
-    def _make_splits(self, protocol: str):
-        if protocol == "holdout":
-            return _protocols.holdout(*self.conxuntos, self.y, self.name)
-        if protocol == "kfold4":
-            return _protocols.kfold4(list(self.kfold), self.y, self.name)
-        folds, val_folds = load_klambauer(self.name, self.y, self.splits_source)
-        columns = range(4) if protocol == "klambauer4" else range(1)
-        return _protocols.klambauer(folds, val_folds, self.name, columns,
-                                    swapped=protocol == "klambauer_swapped")
+        if protocol not in self._memo:
+            self._memo[protocol] = make_splits(self, protocol)
+        return [tuple(a.copy() for a in split) for split in self._memo[protocol]]
 
 
 def names(source: str | os.PathLike | None = None) -> list[str]:
@@ -173,7 +172,7 @@ def _manifest() -> dict[tuple[str, str], str]:
         warnings.warn(f"{MANIFEST} not found: Klambauer split files are not checksum-verified",
                       stacklevel=3)
         return {}
-    with open(MANIFEST, newline="") as handle:
+    with MANIFEST.open(newline="") as handle:
         return {(r["name"], r["file"]): r["sha256"] for r in csv.DictReader(handle)}
 
 

@@ -1,4 +1,4 @@
-"""Benchmark the data layer: ``python -m bench.data.perf [--source S] [--splits-source S]``.
+"""Benchmark the data layer: ``python -m bench.data.uci.perf [--source S] [--splits-source S]``.
 
 Prints JSON: seconds for the first parse of the whole collection into an empty temporary
 cache (tarball extraction included), and for loading every dataset again from that cache.

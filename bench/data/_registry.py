@@ -1,0 +1,106 @@
+"""Dataset and split-protocol registries, and the one Dataset protocol every family follows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from bench.errors import LossbenchError
+from bench.registry import Registry
+
+Split = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+DATASETS = Registry("dataset")
+PROTOCOLS = Registry("split protocol")
+# family -> fallback loader for names a source holds but the registry does not list
+# (a UCI-format folder with a dataset of the user's own): loader(name, source, **options)
+_OPEN_FAMILIES: dict[str, Callable[..., Any]] = {}
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """What trainers and studies read from any dataset, tabular, image or text.
+
+    ``X`` is ``[N, *input_shape]`` (float32 features, uint8 images, or token ids), ``y`` int64
+    class indexes in ``[0, n_classes)``; ``splits(protocol)`` gives (train, val, test) index
+    arrays into them, one triple per fold.
+    """
+
+    name: str
+    family: str
+    n_classes: int
+    X: np.ndarray
+    y: np.ndarray
+
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def class_names(self) -> list[str] | None: ...
+
+    def splits(self, protocol: str) -> list[Split]: ...
+
+
+def register_dataset(name: str, *, family: str, **meta: Any) -> Callable:
+    """Register ``loader(source=None, **options) -> Dataset`` under ``name``."""
+    return DATASETS.register(name, family=family, **meta)
+
+
+def register_open_family(family: str, loader: Callable[..., Any]) -> None:
+    """Let ``get_dataset`` load unregistered names of ``family`` from an explicit source."""
+    _OPEN_FAMILIES[family] = loader
+
+
+def list_datasets(family: str | None = None) -> list[str]:
+    """Registered dataset names (``list_datasets("uci")``: the 121 of the collection)."""
+    return DATASETS.names(family)
+
+
+def dataset_family(name: str) -> str:
+    return DATASETS.get(name).family
+
+
+def get_dataset(name: str, source: Any = None, **options: Any) -> Dataset:
+    """Load dataset ``name`` from ``source`` (None: the family's env variable or default).
+
+    A name the registry does not list is tried in each open family (UCI) when a source is
+    given: a user's own folder in the collection's format needs no registration.
+    """
+    if not isinstance(name, str):
+        raise LossbenchError(f"dataset name must be a str; got {type(name).__name__}")
+    if name not in DATASETS and source is not None:
+        for loader in _OPEN_FAMILIES.values():
+            found = loader(name, source, **options)
+            if found is not None:
+                return found
+    return DATASETS.get(name).builder(source=source, **options)
+
+
+def register_protocol(name: str, *, families: tuple[str, ...] | None = None) -> Callable:
+    """Register ``protocol(dataset) -> list[Split]``; ``families`` limits where it applies."""
+    return PROTOCOLS.register(name, family="any" if families is None else ",".join(families),
+                              families=families)
+
+
+def list_protocols(family: str | None = None) -> list[str]:
+    """Protocol names, optionally only those that apply to a dataset family."""
+    out = []
+    for name in PROTOCOLS.names():
+        allowed = PROTOCOLS.get(name).meta["families"]
+        if family is None or allowed is None or family in allowed:
+            out.append(name)
+    return out
+
+
+def make_splits(dataset: Dataset, protocol: str) -> list[Split]:
+    """Run a registered protocol on ``dataset``; one line if it does not apply."""
+    entry = PROTOCOLS.get(protocol)
+    allowed = entry.meta["families"]
+    if allowed is not None and dataset.family not in allowed:
+        raise LossbenchError(
+            f"split protocol {protocol!r} does not apply to {dataset.family} dataset "
+            f"{dataset.name!r}. Protocols for it: {', '.join(list_protocols(dataset.family))}"
+        )
+    return entry.builder(dataset)
