@@ -1,4 +1,4 @@
-"""Statistics, figures and reports over long result tables (reads results/, never bench.engine).
+"""Statistics, figures and reports over long result tables (reads results/, never bench.train).
 
 `analysis.compare(df, ...)` returns a `Comparison` (or one per group); `write_outputs` writes
 its files. Both are imported lazily so `lossbench report` does not load scipy/matplotlib.

@@ -16,7 +16,7 @@ from bench.errors import LossbenchError
 # subcommand -> module implementing it
 COMMANDS: dict[str, str] = {
     "datasets": "bench.data._cli",
-    "train": "bench.engine._cli",
+    "train": "bench.train._cli",
     "analyze": "analysis._cli",
     "report": "analysis.report_cli",
 }

@@ -35,8 +35,8 @@ def _time(fn) -> float:
 def compare(name: str, arch: str, epochs: int, naive_epochs: int) -> dict:
     """Stacked vs naive model-steps/s on one dataset (naive on ``naive_epochs`` epochs)."""
     from bench.data import load
-    from bench.engine import StackSpec, train_naive, train_stack
     from bench.losses import make_loss
+    from bench.train import StackSpec, train_naive, train_stack
 
     ds = load(name)
     split = ds.splits("klambauer")[0]
@@ -68,9 +68,9 @@ def compare(name: str, arch: str, epochs: int, naive_epochs: int) -> dict:
 def sweep(cores: int, paper_epochs: int = 50) -> dict:
     """One stacked epoch per available dataset x arch, scaled to the paper's epoch count."""
     from bench.data import load, names
-    from bench.engine import StackSpec, train_stack
     from bench.errors import DatasetMissingError
     from bench.losses import make_loss
+    from bench.train import StackSpec, train_stack
 
     losses = [make_loss(i) for i in PAPER_LOSSES]
     jobs, missing, steps = [], [], 0

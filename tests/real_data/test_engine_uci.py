@@ -8,8 +8,8 @@ import pytest
 
 import bench.data as data
 from bench.cli import main
-from bench.engine import StackSpec, train_naive, train_stack
 from bench.losses import make_loss
+from bench.train import StackSpec, train_naive, train_stack
 
 pytestmark = pytest.mark.real_data
 

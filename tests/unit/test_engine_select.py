@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from bench.engine import best_epochs, best_lrs
-from bench.engine._tables import summary_table
+from bench.train import best_epochs, best_lrs
+from bench.train._tables import summary_table
 
 
 def test_best_epoch_ties_go_to_the_later_epoch():

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench.engine import StackSpec, train_naive, train_stack
 from bench.losses import make_loss, register_loss
 from bench.losses._base import Loss
+from bench.train import StackSpec, train_naive, train_stack
 
 
 def _toy(n=45, d=5, c=3, seed=0):
@@ -89,7 +89,7 @@ def test_stack_equals_naive_for_losses_with_stacked_needs(arch):
 
 
 def test_per_model_path_runs_losses_the_stack_lacks():
-    from bench.engine._run import split_by_path
+    from bench.train._run import split_by_path
 
     X, y, c, split = _toy()
     losses = [make_loss(i) for i in ("ce", "two_scale", "cot", "forward")]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data import _sources
-from bench.data.uci import _parse, _protocols
+from bench.data.uci import _parse
 from bench.data.uci._names import COLLECTION
 from bench.errors import DatasetMissingError, LossbenchError
 from bench.io import atomic_write

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.engine._metrics import metric_names, metric_sums
 from bench.errors import LossbenchError
 from bench.models import create_model, stacked_form
+from bench.train._metrics import metric_names, metric_sums
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 EVAL_CHUNK_FLOATS = 1 << 18  # floats per evaluation chunk (1 MB: metric passes stay in cache)

@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from bench.data import PROTOCOLS, load
-    from bench.engine._run import check_grid, train_dataset
-    from bench.engine._tables import FLOAT_FORMAT
     from bench.io import write_csv, write_json
+    from bench.train._run import check_grid, train_dataset
+    from bench.train._tables import FLOAT_FORMAT
 
     if args.protocol not in PROTOCOLS:
         raise LossbenchError(
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.optimizer == "sgd" and not 0 <= args.momentum < 1:
         raise LossbenchError(f"--momentum: expected a float in [0, 1); got {args.momentum}")
     check_grid(args.losses, args.lrs, args.seeds, args.epochs, args.batch_size)
-    from bench.engine._stack import dense_chain
+    from bench.train._stack import dense_chain
 
     if not args.arch or len(set(args.arch)) != len(args.arch):
         raise LossbenchError(f"--arch: expected distinct model names; got {args.arch}")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bench.engine._select import best_epochs, best_lrs
+from bench.train._select import best_epochs, best_lrs
 
 FLOAT_FORMAT = "%.6g"  # fixed text form: identical runs give byte-identical CSVs
 

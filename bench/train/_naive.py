@@ -15,9 +15,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from bench.engine._metrics import metric_names, metric_sums
-from bench.engine._stack import SPLITS, StackSpec, order_generator
 from bench.models import create_model
+from bench.train._metrics import metric_names, metric_sums
+from bench.train._stack import SPLITS, StackSpec, order_generator
 
 
 def weight_norm_product(model: torch.nn.Module) -> torch.Tensor:

@@ -4,10 +4,10 @@
 ``train_stack`` / ``train_naive`` are the stacked engine and its per-model reference.
 """
 
-from bench.engine._naive import train_naive
-from bench.engine._run import RunResult, check_grid, train_dataset
-from bench.engine._select import best_epochs, best_lrs
-from bench.engine._stack import StackSpec, train_stack
+from bench.train._naive import train_naive
+from bench.train._run import RunResult, check_grid, train_dataset
+from bench.train._select import best_epochs, best_lrs
+from bench.train._stack import StackSpec, train_stack
 
 __all__ = ["RunResult", "StackSpec", "best_epochs", "best_lrs", "check_grid", "train_dataset",
            "train_naive", "train_stack"]

@@ -2,7 +2,7 @@
 
 Losses whose extra needs the stack provides (``STACKED_NEEDS``) train together in one stack
 per fold. A loss with other needs (two-scale scales, COT's second pass, an estimated
-transition matrix) trains on the per-model path (``bench.engine._naive``), announced by a log
+transition matrix) trains on the per-model path (``bench.train._naive``), announced by a log
 line, with the same seeds, data order and selection, so its rows mean the same thing.
 """
 
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.engine._naive import train_naive
-from bench.engine._stack import StackSpec, train_stack
-from bench.engine._tables import epochs_table, summary_table
 from bench.errors import LossbenchError
+from bench.train._naive import train_naive
+from bench.train._stack import StackSpec, train_stack
+from bench.train._tables import epochs_table, summary_table
 
 STACKED_NEEDS = frozenset({"sample_weights", "lr_multiplier"})
 
