@@ -1,4 +1,10 @@
-"""`lossbench train`: one stacked fit of a dataset x architecture, written atomically to --out."""
+"""`lossbench train`: train a grid of run specs on one dataset; write CSVs atomically to --out.
+
+Every ``RunSpec`` field has a flag; ``--losses``, ``--lrs``, ``--seeds`` and ``--model`` take
+comma-separated lists and the job trains their product (x the protocol's folds), as the UCI
+pipeline does. ``--spec FILE`` reads specs from YAML instead. Old flags keep working
+(``--arch`` is ``--model``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from pathlib import Path
 
 from bench.errors import LossbenchError
 
-HELP = "Train every (loss, lr, seed[, fold]) of one dataset and architecture; write CSVs."
+HELP = "Train a grid of runs (models x losses x lrs x seeds x folds) on one dataset; write CSVs."
 
 PAPER_LOSSES = "ce,el,ce_el_0,ce_el_0_05,ce_el_0to05,focal"
 
@@ -28,25 +34,130 @@ def _csv(kind, name: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, help="dataset name (see `lossbench datasets`)")
-    parser.add_argument("--arch", required=True, type=_csv(str, "--arch"),
-                        help="linear, mlp or both (linear,mlp: one process, one import of torch)")
-    parser.add_argument("--losses", type=_csv(str, "--losses"), default=PAPER_LOSSES.split(","),
-                        help=f"loss ids (default: {PAPER_LOSSES})")
-    parser.add_argument("--lrs", type=_csv(float, "--lrs"), default=[0.01, 0.005, 0.001])
-    parser.add_argument("--seeds", type=_csv(int, "--seeds"), default=[0, 1])
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
-    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    parser.add_argument("--protocol", default="klambauer",
-                        help="split protocol: klambauer, klambauer4, klambauer_swapped, holdout, "
-                             "kfold4")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--source", default=None, help="UCI-121 URL, .tar.gz or folder")
-    parser.add_argument("--splits-source", default=None, help="Klambauer split files source")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grid = parser.add_argument_group("grid (comma-separated lists; the job trains their product)")
+    grid.add_argument("--dataset", help="dataset name (see `lossbench datasets`)")
+    grid.add_argument("--model", "--arch", dest="model", type=_csv(str, "--model"),
+                      help="registered model name(s), e.g. linear,mlp (--arch: old name)")
+    grid.add_argument("--losses", "--loss", dest="losses", type=_csv(str, "--losses"),
+                      default=PAPER_LOSSES.split(","), help=f"loss ids (default: {PAPER_LOSSES})")
+    grid.add_argument("--lrs", "--lr", dest="lrs", type=_csv(float, "--lrs"),
+                      default=[0.01, 0.005, 0.001])
+    grid.add_argument("--seeds", "--seed", dest="seeds", type=_csv(int, "--seeds"),
+                      default=[0, 1])
+    grid.add_argument("--folds", type=_csv(int, "--folds"), default=None,
+                      help="fold indexes to run (default: every fold of the protocol)")
+    spec = parser.add_argument_group("run spec (bench.spec.RunSpec)")
+    spec.add_argument("--spec", default=None,
+                      help="YAML file with one spec (mapping) or a list of specs; replaces the "
+                           "grid flags")
+    spec.add_argument("--protocol", default="klambauer", help="split protocol (registered)")
+    spec.add_argument("--loss-param", action="append", default=[], metavar="[LOSS:]NAME=VALUE",
+                      help="loss parameter, repeatable (e.g. q=0.5 or gce:q=0.5)")
+    spec.add_argument("--model-param", action="append", default=[], metavar="NAME=VALUE",
+                      help="model parameter, repeatable (e.g. dropout=0.2)")
+    spec.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    spec.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    spec.add_argument("--nesterov", action="store_true")
+    spec.add_argument("--weight-decay", type=float, default=0.0)
+    spec.add_argument("--schedule", choices=("constant", "multistep", "cosine"),
+                      default="constant")
+    spec.add_argument("--milestones", type=_csv(int, "--milestones"), default=[])
+    spec.add_argument("--gamma", type=float, default=0.1)
+    spec.add_argument("--epochs", type=int, default=50)
+    spec.add_argument("--batch-size", type=int, default=8)
+    spec.add_argument("--augment", default="none", help="named augmentation pipeline")
+    spec.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    spec.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
+    spec.add_argument("--save-predictions-at", type=_csv(int, "--save-predictions-at"),
+                      default=[], help="epochs at which per-sample test predictions are saved")
+    run = parser.add_argument_group("execution")
+    run.add_argument("--trainer", choices=("auto", "stacked", "torch"), default="auto",
+                     help="auto: stacked where the model and losses allow it, else torch")
+    run.add_argument("--out", required=True, help="output folder")
+    run.add_argument("--source", default=None, help="dataset source: URL, archive or folder")
+    run.add_argument("--splits-source", default=None, help="UCI: Klambauer split files source")
+    run.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def check_out(out: str) -> Path:
+    """The output folder, checked before any work: not a file, creatable, writable."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise LossbenchError(f"--out {out}: exists and is not a folder")
+    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    import os
+
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise LossbenchError(f"--out {out}: {parent} is not writable")
+    return path
+
+
+def _params(items: list[str], flag: str, names: list[str]) -> dict[str, dict]:
+    """``[LOSS:]NAME=VALUE`` flags -> {loss or '*': {name: value}}."""
+    from bench.spec import parse_param
+
+    out: dict[str, dict] = {}
+    for item in items:
+        scope, sep, rest = item.partition(":")
+        target, text = (scope, rest) if sep and "=" not in scope else ("*", item)
+        if target != "*" and target not in names:
+            raise LossbenchError(f"{flag} {item!r}: {target!r} is not one of {', '.join(names)}")
+        key, value = parse_param(text, flag)
+        out.setdefault(target, {})[key] = value
+    return out
+
+
+def specs_from_args(args: argparse.Namespace, n_folds: int):
+    """The grid the flags describe, as RunSpecs (models x losses x lrs x seeds x folds)."""
+    from bench.spec import RunSpec
+
+    loss_params = _params(args.loss_param, "--loss-param", args.losses)
+    model_params = _params(args.model_param, "--model-param", args.model)
+    folds = args.folds if args.folds is not None else list(range(n_folds))
+    bad = [f for f in folds if not 0 <= f < n_folds]
+    if bad:
+        raise LossbenchError(f"--folds: protocol {args.protocol!r} has folds 0..{n_folds - 1}; "
+                             f"got {bad}")
+    for flag, values in (("--losses", args.losses), ("--lrs", args.lrs),
+                         ("--seeds", args.seeds), ("--model", args.model)):
+        if not values:
+            raise LossbenchError(f"{flag}: expected at least one value")
+        if len(set(values)) != len(values):
+            raise LossbenchError(f"{flag}: duplicate values in {values}")
+    common = dict(dataset=args.dataset, protocol=args.protocol, optimizer=args.optimizer,
+                  momentum=args.momentum, nesterov=args.nesterov,
+                  weight_decay=args.weight_decay, schedule=args.schedule,
+                  milestones=tuple(args.milestones), gamma=args.gamma, epochs=args.epochs,
+                  batch_size=args.batch_size, augment=args.augment, device=args.device,
+                  amp=args.amp, save_predictions_at=tuple(args.save_predictions_at),
+                  threads=args.threads, progress=not args.no_progress)
+    specs = []
+    for model in args.model:
+        mparams = {**model_params.get("*", {}), **model_params.get(model, {})}
+        for fold in folds:
+            for seed in args.seeds:
+                for loss in args.losses:
+                    lparams = {**loss_params.get("*", {}), **loss_params.get(loss, {})}
+                    for lr in args.lrs:
+                        specs.append(RunSpec(model=model, model_params=mparams, loss=loss,
+                                             loss_params=lparams, lr=lr, seed=seed, fold=fold,
+                                             **common))
+    return specs
+
+
+def check_specs(specs) -> None:
+    """Names resolve and parameters are accepted, before any data is read or trained."""
+    from bench.losses import make_loss
+    from bench.models import list_models
+
+    for spec in {(s.loss, s.loss_params): s for s in specs}.values():
+        make_loss(spec.loss, **dict(spec.loss_params))
+    models = list_models()
+    for spec in specs:
+        if spec.model not in models:
+            raise LossbenchError(f"Unknown model {spec.model!r}. Known models: "
+                                 f"{', '.join(models)}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,67 +165,88 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from bench.data import PROTOCOLS, load
+    from bench.data import get_dataset
     from bench.io import write_csv, write_json
-    from bench.train._run import check_grid, train_dataset
+    from bench.spec import load_spec_file
+    from bench.train._run import train_specs
     from bench.train._tables import FLOAT_FORMAT
 
-    if args.protocol not in PROTOCOLS:
-        raise LossbenchError(
-            f"--protocol: unknown {args.protocol!r}; expected one of {', '.join(PROTOCOLS)}"
-        )
+    out = check_out(args.out)
     if args.threads < 1:
         raise LossbenchError(f"--threads: expected an integer >= 1; got {args.threads}")
-    if args.optimizer == "sgd" and not 0 <= args.momentum < 1:
-        raise LossbenchError(f"--momentum: expected a float in [0, 1); got {args.momentum}")
-    check_grid(args.losses, args.lrs, args.seeds, args.epochs, args.batch_size)
-    from bench.train._stack import dense_chain
-
-    if not args.arch or len(set(args.arch)) != len(args.arch):
-        raise LossbenchError(f"--arch: expected distinct model names; got {args.arch}")
-    for arch in args.arch:
-        dense_chain(arch, 1, 2)
+    if args.spec:
+        specs = load_spec_file(args.spec)
+        datasets = {s.dataset for s in specs}
+        if len(datasets) != 1:
+            raise LossbenchError(f"{args.spec}: expected specs of one dataset; got "
+                                 f"{sorted(datasets)}")
+        dataset_name = datasets.pop()
+    else:
+        if not args.dataset or not args.model:
+            raise LossbenchError("--dataset and --model (or --arch) are required without --spec")
+        dataset_name = args.dataset
+        specs = specs_from_args(args, n_folds=1)  # names and values checked before any load
+    check_specs(specs)
     torch.set_num_threads(args.threads)
-    dataset = load(args.dataset, args.source, args.splits_source)
-    n_folds = len(dataset.splits(args.protocol))
-    n_models = len(args.losses) * len(args.lrs) * len(args.seeds)
+    dataset = get_dataset(dataset_name, args.source, **(
+        {"splits_source": args.splits_source} if args.splits_source else {}))
+    if not args.spec:
+        specs = specs_from_args(args, n_folds=len(dataset.splits(args.protocol)))
+    models = list(dict.fromkeys(s.model for s in specs))
+    n_folds = len({s.fold for s in specs})
     started = time.time()
-    results, info = [], {}
-    with tqdm(total=n_folds * args.epochs * len(args.arch), desc=args.dataset, unit="epoch",
-              disable=args.no_progress, mininterval=2.0) as bar:
-        def on_epoch(_epoch: int) -> None:
-            bar.update(1)
-            rate = n_models * bar.n / max(bar.format_dict["elapsed"], 1e-9)
-            bar.set_postfix(models_per_s=f"{rate:.0f}", refresh=False)
-
-        for arch in args.arch:
-            bar.set_description(f"{args.dataset}/{arch}")
-            result = train_dataset(
-                dataset, arch, args.losses, args.lrs, args.seeds, protocol=args.protocol,
-                epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                momentum=args.momentum, log=bar.write, on_epoch=on_epoch,
-            )
-            results.append(result)
-            for key, value in result.info.items():
-                info.setdefault(key, {})[arch] = value
+    # one tick per epoch of each (model, fold) stack, as the stacked engine reports them
+    with tqdm(total=len(models) * n_folds * max(s.epochs for s in specs), desc=dataset_name,
+              unit="epoch", disable=args.no_progress, mininterval=2.0) as bar:
+        results = []
+        for model in models:
+            bar.set_description(f"{dataset_name}/{model}")
+            results.append(train_specs([s for s in specs if s.model == model], dataset,
+                                       trainer=args.trainer, log=bar.write,
+                                       on_epoch=lambda _epoch: bar.update(1),
+                                       checkpoint_dir=out / "checkpoints"))
     epochs = pd.concat([r.epochs for r in results], ignore_index=True)
     summary = pd.concat([r.summary for r in results], ignore_index=True)
-    out = Path(args.out)
     write_csv(out / "epochs.csv", epochs, float_format=FLOAT_FORMAT)
     write_csv(out / "summary.csv", summary, float_format=FLOAT_FORMAT)
-    config = {
-        "dataset": args.dataset, "archs": args.arch, "losses": args.losses, "lrs": args.lrs,
-        "seeds": args.seeds, "epochs": args.epochs, "batch_size": args.batch_size,
-        "optimizer": args.optimizer, "momentum": args.momentum, "protocol": args.protocol,
-        "threads": args.threads, "n_samples": dataset.n_samples,
-        "n_features": dataset.n_features, "n_classes": dataset.n_classes,
-        "torch": torch.__version__, "python": platform.python_version(),
-        "n_folds": n_folds, "n_models_per_arch": n_models * n_folds,
-        "per_model_losses": results[0].info["per_model_losses"],
-        "wall_time_s": round(time.time() - started, 3),
-        "train_seconds": info["train_seconds"], "model_steps": info["model_steps"],
-    }
-    write_json(out / "config.json", config)
+    write_json(out / "config.json", job_config(args, specs, dataset, results, models,
+                                               time.time() - started))
     print(f"wrote {out}/summary.csv ({len(summary)} rows), epochs.csv "
-          f"({len(epochs)} rows) in {config['wall_time_s']:.1f} s")
+          f"({len(epochs)} rows) in {time.time() - started:.1f} s")
     return 0
+
+
+def job_config(args, specs, dataset, results, models, wall: float) -> dict:
+    """config.json: the settings shared by the job's specs, its cost, and the environment."""
+    import torch
+
+    from bench.spec import varying_keys
+
+    first = specs[0].to_dict()
+    varying = set(varying_keys(specs))
+    shared = {k: v for k, v in first.items()
+              if k not in varying and k not in ("progress", "dataset", "model", "loss", "lr",
+                                                "seed", "fold")}
+    folds = sorted({s.fold for s in specs})
+    n_per_model = len(specs) // len(models)
+    return {
+        "dataset": dataset.name, "archs": models,
+        "losses": list(dict.fromkeys(s.method for s in specs)),
+        "lrs": list(dict.fromkeys(s.lr for s in specs)),
+        "seeds": list(dict.fromkeys(s.seed for s in specs)),
+        **{k: v for k, v in shared.items() if k in ("epochs", "batch_size", "optimizer",
+                                                     "momentum", "protocol", "threads")},
+        "spec": {k: v for k, v in shared.items()
+                 if k not in ("epochs", "batch_size", "optimizer", "momentum", "protocol",
+                              "threads")},
+        "n_samples": int(dataset.X.shape[0]), "n_features": int(dataset.X[0].size),
+        "n_classes": int(dataset.n_classes),
+        "torch": torch.__version__, "python": platform.python_version(),
+        "n_folds": len(folds), "n_models_per_arch": n_per_model,
+        "per_model_losses": results[0].info["per_model_losses"],
+        "trainers": {m: r.info["trainers"] for m, r in zip(models, results, strict=True)},
+        "wall_time_s": round(wall, 3),
+        "train_seconds": {m: r.info["train_seconds"] for m, r in zip(models, results,
+                                                                      strict=True)},
+        "model_steps": {m: r.info["model_steps"] for m, r in zip(models, results, strict=True)},
+    }
