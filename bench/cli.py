@@ -17,6 +17,7 @@ from bench.errors import LossbenchError
 COMMANDS: dict[str, str] = {
     "datasets": "bench.data._cli",
     "train": "bench.train._cli",
+    "run": "bench.train._run_cli",
     "analyze": "analysis._cli",
     "report": "analysis.report_cli",
 }
@@ -27,13 +28,32 @@ def _top_parser() -> argparse.ArgumentParser:
         prog="lossbench",
         description="Benchmark and statistics suite for classification losses.",
     )
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                        help="a file registering models/datasets/losses (repeatable; also "
+                             "$LOSSBENCH_PLUGINS)")
     parser.add_argument("command", choices=sorted(COMMANDS), help="subcommand to run")
     return parser
+
+
+def _split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Leading ``--plugin FILE`` / ``--plugin=FILE`` options, and the rest of argv."""
+    plugins = []
+    while argv and argv[0].startswith("--plugin"):
+        if argv[0] == "--plugin" and len(argv) > 1:
+            plugins.append(argv[1])
+            argv = argv[2:]
+        elif argv[0].startswith("--plugin="):
+            plugins.append(argv[0].split("=", 1)[1])
+            argv = argv[1:]
+        else:
+            break
+    return plugins, argv
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (2 for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    plugins, argv = _split_plugins(argv)
     if not argv or argv[0] not in COMMANDS:
         _top_parser().parse_args(argv[:1] or ["--help"])
     command, rest = argv[0], argv[1:]
@@ -42,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:
+        from bench.plugins import load_plugins, plugin_paths
+
+        load_plugins(plugin_paths(plugins))
         return int(module.run(args) or 0)
     except LossbenchError as exc:
         print(f"lossbench {command}: error: {exc}", file=sys.stderr)

@@ -58,12 +58,15 @@ def data_inputs(wildcards=None):
 
 
 def source_args():
-    """--source/--splits-source only when set in the config; else bench.data reads the env."""
+    """--source/--splits-source only when set in the config; else bench.data reads the env.
+    Shell-quoted here: the values go into the command line as they are."""
+    import shlex
+
     args = []
     if config["source"]:
-        args.append(f"--source {config['source']}")
+        args.append(f"--source {shlex.quote(str(config['source']))}")
     if config["splits_source"]:
-        args.append(f"--splits-source {config['splits_source']}")
+        args.append(f"--splits-source {shlex.quote(str(config['splits_source']))}")
     return " ".join(args)
 
 

@@ -32,12 +32,13 @@ rule train:
         batch_size=config["batch_size"],
         data=source_args(),
         out=lambda wildcards, output: os.path.dirname(output.summary),
+    # every path quoted (:q): a results_dir or source with spaces must not split a word
     shell:
-        "lossbench train --dataset {wildcards.dataset} --arch {params.archs}"
-        " --losses {params.losses} --lrs {params.lrs} --seeds {params.seeds}"
+        "lossbench train --dataset {wildcards.dataset:q} --model {params.archs:q}"
+        " --losses {params.losses:q} --lrs {params.lrs} --seeds {params.seeds}"
         " --epochs {params.epochs} --batch-size {params.batch_size}"
-        " --protocol {wildcards.protocol} --threads {threads} {params.data}"
-        " --out {params.out} > {log} 2>&1"
+        " --protocol {wildcards.protocol:q} --threads {threads} {params.data}"
+        " --no-progress --out {params.out:q} > {log:q} 2>&1"
 
 
 rule collect:
