@@ -21,6 +21,7 @@ from bench.noise import (
     noise_seed,
     open_set,
     realised_rate,
+    sample_labels,
     transition_matrix,
 )
 
@@ -67,6 +68,25 @@ def test_returned_transition_matches_empirical_flips(kind, mapping, c):
     sigma = np.sqrt(T * (1 - T) / (n / c))
     assert np.all(np.abs(E - T) <= 5 * sigma + 1e-12)
     assert np.all(E[T == 0] == 0)  # a zero-probability flip never happens
+
+
+class _FixedDraws:
+    """A stand-in Generator whose uniform draws are chosen by the test."""
+
+    def __init__(self, u):
+        self.u = np.asarray(u, dtype=float)
+
+    def random(self, size):
+        return self.u[:size]
+
+
+def test_sampler_never_draws_a_zero_probability_class():
+    # row sums to 0.9999999999999999 in floats; u = largest double < 1 must not reach class 4
+    T = np.array([[0.7, 0.1, 0.1, 0.1, 0.0], [0.0, 1.0, 0.0, 0.0, 0.0]] + [[0.2] * 5] * 3)
+    top = np.nextafter(1.0, 0.0)
+    assert sample_labels(np.array([0]), T, _FixedDraws([top]))[0] == 3
+    # u = 0 exactly must skip the empty class 0 of row 1
+    assert sample_labels(np.array([1]), T, _FixedDraws([0.0]))[0] == 1
 
 
 def test_uniform_closed_forms():
