@@ -6,11 +6,21 @@ alpha = 1, beta = 1 / (1 - 2F) for F < 0.5 and alpha = 0, beta = 1 at F = 0.5.
 All gradients are ``(alpha + beta p_y) (p - onehot)`` (eq. 13), computed in closed form.
 
 Schedules: a loss with several phases switches phase on ``progress`` = epoch / n_epochs (at
-the start of the epoch). Phase i is active when ``progress >= starts[i]`` (up to 1e-9). The
-ids of the UCI table use the official start epochs at 50 epochs divided by 50, so a 50-epoch
-run reproduces the official code exactly (ce_el_0_05: epochs 47-49, i.e. ``epoch >=
-int(0.95 * 50)``; ce_el_0to05: phases start at 0, 8, 17, 25, 34, 42). At n epochs, phase i
-starts at epoch ceil(starts[i] * n) (see ``MixingLoss.phase_starts``).
+the start of the epoch). Phase i is active when ``progress >= starts[i]`` (up to 1e-9), so at
+n epochs phase i starts at epoch ceil(starts[i] * n) (see ``MixingLoss.phase_starts``).
+
+The two scheduled ids take a ``rule`` naming where their phase starts come from
+(``SCHEDULE_RULES``):
+
+- ``rule="official"`` (default; the UCI table): the official code's start epochs at 50 epochs
+  divided by 50, so a 50-epoch run reproduces the official code exactly (ce_el_0_05: epochs
+  47-49, i.e. ``epoch >= int(0.95 * 50)``; ce_el_0to05: phases start at 0, 8, 17, 25, 34, 42).
+- ``rule="paper"`` (image runs): the text of the mixing paper, section "Scheduling"
+  (configurations 2 and 3, identical in both extractions): F = 0,0.5 is CE+EL "for 95% of the
+  training epochs and in the last 5%" EL only, i.e. EL only from progress 0.95 (240 epochs:
+  epochs 228-239); F = 0-0.5 has six phases "of equal length", one-sixth of the epochs each,
+  i.e. starts i / 6 (240 epochs: 0, 40, 80, 120, 160, 200; at a count not divisible by 6 the
+  phases differ by at most one epoch).
 """
 
 from __future__ import annotations
@@ -30,6 +40,14 @@ _EPS = 1e-9
 #: Official phase starts / 50 epochs (see the module docstring).
 STARTS_0_05 = (0.0, 47 / 50)
 STARTS_0TO05 = (0.0, 8 / 50, 17 / 50, 25 / 50, 34 / 50, 42 / 50)
+#: The paper's rule: EL only in the last 5 %; six equal phases (see the module docstring).
+PAPER_STARTS_0_05 = (0.0, 0.95)
+PAPER_STARTS_0TO05 = tuple(i / 6 for i in range(6))
+#: rule -> loss id -> phase starts (fractions of training) of the scheduled ids.
+SCHEDULE_RULES: dict[str, dict[str, tuple[float, ...]]] = {
+    "official": {"ce_el_0_05": STARTS_0_05, "ce_el_0to05": STARTS_0TO05},
+    "paper": {"ce_el_0_05": PAPER_STARTS_0_05, "ce_el_0to05": PAPER_STARTS_0TO05},
+}
 
 
 def mixing_coefficients(F: float) -> tuple[float, float]:
@@ -37,6 +55,16 @@ def mixing_coefficients(F: float) -> tuple[float, float]:
     if F >= 0.5:
         return 0.0, 1.0
     return 1.0, 1.0 / (1.0 - 2.0 * F)
+
+
+def _rule_starts(loss_id: str, rule: Any) -> tuple[float, ...]:
+    """Phase starts of ``loss_id`` under ``rule`` (a key of ``SCHEDULE_RULES``)."""
+    if not isinstance(rule, str) or rule not in SCHEDULE_RULES:
+        raise LossbenchError(
+            f"The 'rule' parameter of make_loss('{loss_id}') must be one of "
+            f"{', '.join(map(repr, SCHEDULE_RULES))}; got {rule!r}."
+        )
+    return SCHEDULE_RULES[rule][loss_id]
 
 
 def _check_starts(loss_id: str, starts: Any, n_phases: int) -> tuple[float, ...]:
@@ -61,14 +89,16 @@ def _check_starts(loss_id: str, starts: Any, n_phases: int) -> tuple[float, ...]
 class MixingLoss(TargetProbLoss):
     """alpha CE + beta EL with a piecewise-constant (alpha, beta) schedule over ``progress``.
 
-    ``phases`` is a list of (alpha, beta); phase i is active from ``starts[i]`` on.
+    ``phases`` is a list of (alpha, beta); phase i is active from ``starts[i]`` on. ``rule``
+    records which ``SCHEDULE_RULES`` entry gave the starts (None for fixed or custom ones).
     """
 
     def __init__(self, phases: Sequence[tuple[float, float]],
-                 starts: Sequence[float] = (0.0,)) -> None:
+                 starts: Sequence[float] = (0.0,), rule: str | None = None) -> None:
         assert len(phases) == len(starts) and starts[0] == 0.0, "one start per phase, first 0"
         self.phases = tuple((float(a), float(b)) for a, b in phases)
         self.starts = tuple(float(s) for s in starts)
+        self.rule = rule
 
     def phase(self, progress: float) -> int:
         """Index of the phase active at ``progress`` (epoch / n_epochs)."""
@@ -103,7 +133,9 @@ class MixingLoss(TargetProbLoss):
         return logp_y.exp().mul_(beta).add_(alpha)
 
     def __repr__(self) -> str:
-        return f"make_loss('{self.id}')  # phases (alpha, beta) {self.phases} from {self.starts}"
+        rule = "" if self.rule is None else f", rule={self.rule!r}"
+        return (f"make_loss('{self.id}'{rule})  # phases (alpha, beta) {self.phases} "
+                f"from {self.starts}")
 
 
 @register_loss("ce", label="CE")
@@ -129,16 +161,20 @@ def ce_el_0() -> MixingLoss:
 
 
 @register_loss("ce_el_0_05", label="CE+EL F=0,0.5")
-def ce_el_0_05() -> MixingLoss:
-    """F = 0, then F = 0.5 (EL only) for the last 5 % (50 epochs: epochs 47-49, as official)."""
-    return MixingLoss([mixing_coefficients(0.0), mixing_coefficients(0.5)], STARTS_0_05)
+def ce_el_0_05(rule: str = "official") -> MixingLoss:
+    """F = 0, then F = 0.5 (EL only) for the last 5 %: from epoch 47 of 50 as the official code
+    (``rule="official"``, the UCI default) or from progress 0.95 (``rule="paper"``)."""
+    return MixingLoss([mixing_coefficients(0.0), mixing_coefficients(0.5)],
+                      _rule_starts("ce_el_0_05", rule), rule)
 
 
 @register_loss("ce_el_0to05", label="CE+EL F=0–0.5")
-def ce_el_0to05() -> MixingLoss:
-    """Six phases F = 0, .1, ..., .5 (50 epochs: starts 0, 8, 17, 25, 34, 42, as official)."""
+def ce_el_0to05(rule: str = "official") -> MixingLoss:
+    """Six phases F = 0, .1, ..., .5: starts 0, 8, 17, 25, 34, 42 of 50 as the official code
+    (``rule="official"``, the UCI default) or six equal phases i / 6 (``rule="paper"``)."""
     Fs = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-    return MixingLoss([mixing_coefficients(F) for F in Fs], STARTS_0TO05)
+    return MixingLoss([mixing_coefficients(F) for F in Fs], _rule_starts("ce_el_0to05", rule),
+                      rule)
 
 
 class FocalLoss(TargetProbLoss):

@@ -166,6 +166,58 @@ def test_schedule_0to05_matches_official_at_50_epochs():
         assert _phase_of_epoch(loss, e) == (round(a, 9), round(b, 9)), e
 
 
+#: Phase start epochs derived by hand: phase i starts at ceil(start_i * n), start_i the
+#: fraction of training. official = the official start epochs at 50 / 50: F=0,0.5 47/50
+#: (90: 84.6 -> 85; 240: 225.6 -> 226); F=0-0.5 8, 17, 25, 34, 42 / 50 (90: 14.4, 30.6, 45,
+#: 61.2, 75.6; 240: 38.4, 81.6, 120, 163.2, 201.6). paper = mixing paper "Scheduling": EL only
+#: in the last 5 % (progress >= 0.95; 50: 47.5 -> 48, 90: 85.5 -> 86, 200: 190, 240: epochs
+#: 228..239) and six equal phases i / 6 (50: 8.3, 16.7, 25, 33.3, 41.7; 200: 33.3, 66.7, 100,
+#: 133.3, 166.7; 240: 0, 40, 80, 120, 160, 200).
+RULE_STARTS = {
+    ("official", "ce_el_0_05"): {50: [0, 47], 90: [0, 85], 200: [0, 188], 240: [0, 226]},
+    ("official", "ce_el_0to05"): {50: [0, 8, 17, 25, 34, 42], 90: [0, 15, 31, 45, 62, 76],
+                                  200: [0, 32, 68, 100, 136, 168],
+                                  240: [0, 39, 82, 120, 164, 202]},
+    ("paper", "ce_el_0_05"): {50: [0, 48], 90: [0, 86], 200: [0, 190], 240: [0, 228]},
+    ("paper", "ce_el_0to05"): {50: [0, 9, 17, 25, 34, 42], 90: [0, 15, 30, 45, 60, 75],
+                               200: [0, 34, 67, 100, 134, 167],
+                               240: [0, 40, 80, 120, 160, 200]},
+}
+
+
+@pytest.mark.parametrize(("rule", "loss_id"), list(RULE_STARTS))
+@pytest.mark.parametrize("n_epochs", [50, 90, 200, 240])
+def test_schedule_rule_phase_starts(rule, loss_id, n_epochs):
+    loss = make_loss(loss_id, rule=rule)
+    starts = RULE_STARTS[rule, loss_id][n_epochs]
+    assert loss.phase_starts(n_epochs) == starts
+    Fs = [0.0, 0.5] if loss_id == "ce_el_0_05" else F_PHASES
+    for phase, start in enumerate(starts):  # the loss value switches exactly at each start
+        a, b = alpha_beta(Fs[phase])
+        assert _phase_of_epoch(loss, start, n_epochs) == (round(a, 9), round(b, 9))
+        if phase:
+            a, b = alpha_beta(Fs[phase - 1])
+            assert _phase_of_epoch(loss, start - 1, n_epochs) == (round(a, 9), round(b, 9))
+
+
+def test_paper_rule_last_five_percent_and_equal_phases():
+    assert make_loss("ce_el_0_05", rule="paper").phase(228 / 240) == 1
+    assert make_loss("ce_el_0_05", rule="paper").phase(227 / 240) == 0  # 12 = 5 % of 240
+    starts = make_loss("ce_el_0to05", rule="paper").phase_starts(240) + [240]
+    assert {b - a for a, b in zip(starts[:-1], starts[1:], strict=True)} == {40}  # 1/6 each
+
+
+@pytest.mark.parametrize("loss_id", ["ce_el_0_05", "ce_el_0to05"])
+def test_default_rule_is_official(loss_id):
+    default, official = make_loss(loss_id), make_loss(loss_id, rule="official")
+    assert default.starts == official.starts and default.rule == "official"
+    assert "rule='paper'" in repr(make_loss(loss_id, rule="paper"))
+    with pytest.raises(LossbenchError, match="'rule'.*'official', 'paper'.*'papr'"):
+        make_loss(loss_id, rule="papr")
+    with pytest.raises(LossbenchError, match="unknown parameter 'rule'"):
+        make_loss("ce_el_0", rule="paper")
+
+
 def test_general_ce_el_schedule():
     loss = make_loss("ce_el", F=[0.0, 0.25], boundaries=[0.0, 0.5])
     assert _phase_of_epoch(loss, 24) == (1.0, 1.0)
