@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="results folder written by the pipeline (default: results)")
     parser.add_argument("--out", default=None,
                         help="report path (default: RESULTS_DIR/README.md)")
-    parser.add_argument("--paper-table", default="data/paper_table4.csv",
+    parser.add_argument("--paper-table", default="analysis/paper_tables/mixing_table4.csv",
                         help="the paper's Table 4 (method,group,wins,delta,mean_rank); "
                              "'' to leave it out")
     parser.add_argument("--baseline", default="ce", help="baseline loss id (default: ce)")

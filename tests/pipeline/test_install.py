@@ -22,6 +22,7 @@ def test_wheel_runs_from_another_directory(tmp_path):
         names = archive.namelist()
         archive.extractall(site)
     assert "bench/data/uci/klambauer_splits_sha256.csv" in names
+    assert "analysis/paper_tables/mixing_table4.csv" in names  # paper tables ship too
     assert not any(n.startswith(("tests/", "results/", "data/")) for n in names)
     work = tmp_path / "elsewhere"
     work.mkdir()

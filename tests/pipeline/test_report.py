@@ -16,7 +16,7 @@ from bench.cli import main
 from bench.errors import LossbenchError
 
 REPO = Path(__file__).resolve().parents[2]
-PAPER = REPO / "data" / "paper_table4.csv"
+PAPER = REPO / "analysis" / "paper_tables" / "mixing_table4.csv"
 IDS = ["ce", "el", "ce_el_0", "ce_el_0_05", "ce_el_0to05", "focal"]
 
 

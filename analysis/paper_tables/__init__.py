@@ -1,0 +1,1 @@
+"""The three papers' published result tables as long CSVs (read them with analysis.paper)."""
