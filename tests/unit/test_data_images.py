@@ -254,6 +254,10 @@ def test_url_source_checks_the_published_md5(tmp_path):
     renamed = path.rename(tmp_path / "my-cifar10.tar.gz")  # no published md5 to check
     ds = data.get_dataset("cifar10", renamed.as_uri())
     np.testing.assert_array_equal(ds.X, truth["X"])
+    write_mnist(tmp_path / "mirror")  # a base URL: the four files are fetched one by one
+    with pytest.raises(LossbenchError, match="train-images-idx3-ubyte.gz: md5 [0-9a-f]+ differs "
+                                             "from the published f68b3c2dcbeaaa9fbdd348bbdeb94873"):
+        data.get_dataset("mnist", (tmp_path / "mirror").as_uri() + "/")
 
 
 # ---------------------------------------------------------------- MNIST (IDX)
