@@ -79,11 +79,11 @@ def file_key(path: Path) -> str:
     return _memo_sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
-def download(url: str, dest: Path, *, desc: str | None = None) -> str:
+def download(url: str, dest: Path, *, desc: str | None = None, hint: str | None = None) -> str:
     """Download ``url`` to ``dest`` (temp file renamed into place when complete); return sha256.
 
     The sha256 is also written beside the file as ``<dest>.sha256`` so a run records exactly
-    which bytes it used.
+    which bytes it used. ``hint`` replaces the UCI advice in the failure message.
     """
     from tqdm.auto import tqdm
 
@@ -110,7 +110,7 @@ def download(url: str, dest: Path, *, desc: str | None = None) -> str:
             raise
         raise LossbenchError(
             f"cannot download {url}: {getattr(exc, 'reason', exc)} "
-            f"(set {DATA_ENV}/{SPLITS_ENV} or pass --source to use a local copy)"
+            f"({hint or f'set {DATA_ENV}/{SPLITS_ENV} or pass --source to use a local copy'})"
         ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
