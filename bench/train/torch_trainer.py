@@ -30,6 +30,7 @@ import torch
 from bench.errors import LossbenchError
 from bench.train._context import TrainContext
 from bench.train._metrics import metric_names, metric_sums
+from bench.train._run import resolve_device
 from bench.train._stack import SPLITS, order_generator
 
 EVAL_BATCH = 1024  # samples per evaluation forward pass
@@ -69,18 +70,6 @@ SCHEDULES: dict[str, Callable[..., Any]] = {
 def make_scheduler(spec, optimizer: torch.optim.Optimizer):
     """The spec's lr schedule, stepped once per epoch (epoch e trains at its e-th value)."""
     return SCHEDULES[spec.schedule](optimizer, spec)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto``: cuda when available, else mps, else cpu; an absent device is one line."""
-    if device == "auto":
-        mps = getattr(torch.backends, "mps", None)
-        device = ("cuda" if torch.cuda.is_available()
-                  else "mps" if mps is not None and mps.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise LossbenchError("spec field 'device': no CUDA device is available here (use auto "
-                             "or cpu)")
-    return torch.device(device)
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -414,7 +403,7 @@ def fit_torch(spec, dataset, split: tuple[np.ndarray, np.ndarray, np.ndarray], *
     from tqdm import tqdm
 
     _check_spec(spec, predictions_dir, augment, log)
-    device = resolve_device(spec.device)
+    device = torch.device(resolve_device(spec.device))
     data = make_data(dataset, split, device, data_path, log)
     run = Run(spec, dataset, data, device, augment, log)
     ctx = _context(run, dataset, split, augment, log)

@@ -64,10 +64,10 @@ def test_torch_trainer_equals_stack_on_uci(name, arch, uci_source, splits_source
     assert make_loss("trunc_gce").prune_epochs(6)[0] == 2
     assert make_loss("ce_el_0to05").phase_starts(6)[1:4] == [1, 3, 3]
     stack = train_stack(StackSpec(arch=arch, losses=[make_loss(i) for i in EQUIV_LOSSES],
-                                  lrs=[0.1], seeds=[1], epochs=6), ds.X, ds.y, ds.n_classes,
+                                  lrs=[0.01], seeds=[1], epochs=6), ds.X, ds.y, ds.n_classes,
                         split)
     base = RunSpec(dataset=name, model=arch, epochs=6, device="cpu", progress=False)
-    per_model = fit_torch_grid(base, [(i, {}) for i in EQUIV_LOSSES], [0.1], [1], ds, split,
+    per_model = fit_torch_grid(base, [(i, {}) for i in EQUIV_LOSSES], [0.01], [1], ds, split,
                                **QUIET)
     assert _max_diff(stack, per_model) < 1e-5
     assert np.isfinite(per_model["test_acc"]).all()
