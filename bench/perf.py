@@ -4,8 +4,9 @@ Prints JSON (and writes it with ``--out``):
 
 - ``speedup``: on identical work (the paper grid: 6 losses x 3 lrs x 2 seeds, both archs) on
   three real datasets of different sizes, model-steps per second of the stacked engine vs the
-  naive per-model loop, both run in this process (the naive loop on a bounded number of epochs
-  for the large datasets, which does not change its per-step cost);
+  per-model torch trainer (``fit_torch``, one model at a time on the CPU; the ``naive_*``
+  keys), both run in this process (the per-model runs on a bounded number of epochs for the
+  large datasets, which does not change their per-step cost);
 - ``sweep``: one epoch of the stacked engine on every available dataset and both archs, scaled
   to the paper's 50 epochs: the full sweep's CPU time, and its wall time on ``--cores`` cores;
 - ``peak_rss_mb``: peak resident memory of this process.
@@ -33,10 +34,12 @@ def _time(fn) -> float:
 
 
 def compare(name: str, arch: str, epochs: int, naive_epochs: int) -> dict:
-    """Stacked vs naive model-steps/s on one dataset (naive on ``naive_epochs`` epochs)."""
+    """Stacked vs per-model (``fit_torch``) model-steps/s on one dataset (the per-model runs
+    on ``naive_epochs`` epochs)."""
     from bench.data import load
     from bench.losses import make_loss
-    from bench.train import StackSpec, train_naive, train_stack
+    from bench.spec import RunSpec
+    from bench.train import StackSpec, fit_torch_grid, train_stack
 
     ds = load(name)
     split = ds.splits("klambauer")[0]
@@ -47,12 +50,17 @@ def compare(name: str, arch: str, epochs: int, naive_epochs: int) -> dict:
     def spec(e: int) -> StackSpec:
         return StackSpec(arch=arch, losses=losses, lrs=LRS, seeds=SEEDS, epochs=e)
 
+    def per_model(e: int, parts) -> None:
+        base = RunSpec(dataset=name, model=arch, epochs=e, device="cpu", progress=False)
+        fit_torch_grid(base, [(i, {}) for i in PAPER_LOSSES], LRS, SEEDS, ds, parts,
+                       log=lambda msg: None)
+
     tiny = tuple(idx[:16] for idx in split)  # warm-up: one-time costs stay out of the timings
     train_stack(spec(1), ds.X, ds.y, ds.n_classes, tiny)
-    train_naive(spec(1), ds.X, ds.y, ds.n_classes, tiny)
+    per_model(1, tiny)
 
     t_stack = _time(lambda: train_stack(spec(epochs), ds.X, ds.y, ds.n_classes, split))
-    t_naive = _time(lambda: train_naive(spec(naive_epochs), ds.X, ds.y, ds.n_classes, split))
+    t_naive = _time(lambda: per_model(naive_epochs, split))
     stack_rate = n_models * n_batches * epochs / t_stack
     naive_rate = n_models * n_batches * naive_epochs / t_naive
     return {"dataset": name, "arch": arch, "n_train": int(len(split[0])),

@@ -90,11 +90,68 @@ class Loss:
     millions of times on tensors it built itself, may call the unchecked ``per_sample`` and
     ``grad_unchecked`` directly (same arguments, no validation).
     Subclasses implement ``per_sample`` and, where a closed form exists, ``grad_unchecked``.
+
+    Trainer hooks: a trainer talks to a loss only through the attributes and methods below
+    (never its class or private state), so a loss with state or extra inputs (truncated Lq's
+    weights, two-scale's scales, forward's T-hat) plugs into every trainer. The defaults make
+    a plain loss: no state, no parameters, no extra inputs. Order in a run: ``bind(model)``
+    once after the model is built; ``prepare(ctx)`` once before the first epoch (not again on
+    a resumed run: what it sets must live in ``state_dict``); per epoch ``epoch_start``; per
+    step ``per_sample(logits, target, progress, **step_inputs(model, batch_index))``;
+    evaluation on ``eval_logits(model(x), model)``.
     """
 
     id: str | None = None
     label: str | None = None
     needs: frozenset[str] = frozenset()
+    #: True for losses given by f(log p_y) with ``value`` / ``coef`` (``TargetProbLoss``)
+    depends_on_target_prob: bool = False
+    #: constant factor on the model's learning rate (ce_gradnorm); 1 for every other loss
+    lr_multiplier: float = 1.0
+
+    # -- trainer hooks (defaults: a plain, stateless loss) ------------------------------------
+    def bind(self, model: torch.nn.Module) -> None:
+        """Called once with the freshly built model (two-scale: scales from R(model))."""
+
+    def prepare(self, ctx: Any) -> None:
+        """Called once before training with the trainer's context (``bench.train._context``):
+        ``ctx.reference_probs(loss_id)``, ``ctx.train_logits()``, ``ctx.n_train``, ..."""
+
+    def parameters(self) -> list[Tensor]:
+        """Trainable loss parameters; the trainer adds them to the model's optimiser."""
+        return []
+
+    def state_dict(self) -> dict[str, Any]:
+        """The loss's state (tensors, floats) for a checkpoint; ``{}`` when it has none."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()``; a stateless loss accepts only ``{}``."""
+        if state:
+            raise LossbenchError(
+                f"loss '{self.id}' has no state; got checkpoint keys {sorted(state)}."
+            )
+
+    def step_inputs(self, model: torch.nn.Module, batch_index: Tensor) -> dict[str, Any]:
+        """Extra keyword inputs of this step's loss call; ``batch_index`` = the batch's
+        positions in the training set (truncated Lq: their weights)."""
+        return {}
+
+    def eval_logits(self, logits: Tensor, model: Any) -> Tensor:
+        """Logits the metrics see (two-scale rescales them as at test time)."""
+        return logits
+
+    def epoch_start(self, epoch: int, n_epochs: int, ctx: Any) -> None:
+        """Called at the start of each 0-based epoch (truncated Lq prunes here)."""
+
+    def complement(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Per-sample value of a second pass (needs {"complement_pass"}: COT)."""
+        raise LossbenchError(f"loss '{self.id}' has no complement pass (it does not need one).")
+
+    def grad_unchecked(self, logits: Tensor, target: Tensor, progress: float = 0.0,
+                       **extra: Any) -> Tensor | None:
+        """d(per-sample loss)/d(logits) in closed form, or None: the engine uses autograd."""
+        return None
 
     def __call__(self, logits: Tensor, target: Tensor, progress: float = 0.0, *,
                  validate: bool = True, **extra: Any) -> Tensor:
@@ -121,6 +178,22 @@ class Loss:
 
     def __repr__(self) -> str:
         return f"make_loss('{self.id}')"
+
+
+class CallableLoss(Loss):
+    """A registered builder's plain callable ``fn(logits, target, progress=0.0)`` made a
+    ``Loss`` (``make_loss`` wraps it), so trainers find every hook on every loss."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        self.needs = frozenset(getattr(fn, "needs", None) or ())
+
+    def per_sample(self, logits: Tensor, target: Tensor, progress: float = 0.0,
+                   **extra: Any) -> Tensor:
+        return self.fn(logits, target, progress, **extra)
+
+    def check_extra(self, logits: Tensor, target: Tensor, extra: dict[str, Any]) -> None:
+        """The callable checks its own extra inputs."""
 
 
 class ClosedFormLoss(Loss):
@@ -168,6 +241,13 @@ class TargetProbLoss(ClosedFormLoss):
     ``grad_logits`` is then ``coef * (p - onehot)`` exactly (the autograd test holds this).
     ``value_and_grad_unchecked`` shares one log-softmax between value and gradient.
     """
+
+    depends_on_target_prob = True
+
+    def affine_coef(self, progress: float) -> tuple[float, float] | None:
+        """(a, b) when ``coef(s, progress) = a + b exp(s)`` for every s (CE/EL mixes), so an
+        engine can batch all such losses in one expression; None otherwise."""
+        return None
 
     def value(self, logp_y: Tensor, progress: float, **extra: Any) -> Tensor:
         raise NotImplementedError

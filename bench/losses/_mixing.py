@@ -112,6 +112,10 @@ class MixingLoss(TargetProbLoss):
         """(alpha, beta) used at ``progress``."""
         return self.phases[self.phase(progress)]
 
+    def affine_coef(self, progress: float) -> tuple[float, float]:
+        """coef = alpha + beta p_y (eq. 13): the engine batches every mix in one expression."""
+        return self.alpha_beta(progress)
+
     def phase_starts(self, n_epochs: int) -> list[int]:
         """First (0-based) epoch of each phase in an ``n_epochs`` run (progress = epoch / n)."""
         return [next((e for e in range(n_epochs + 1) if e / n_epochs + _EPS >= s), n_epochs)

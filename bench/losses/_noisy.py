@@ -72,7 +72,10 @@ class TruncatedLqLoss(LqLoss):
     pruning epoch; at the start of each epoch in ``prune_epochs(n_epochs)`` it recomputes them
     for the whole training set with ``sample_weights_from(logits, target)`` (1 where p_y > k,
     else 0: the paper's alternating convex search, w_i = 1 iff Lq(p_y) < Lq(k)). Without
-    ``sample_weights`` every weight is 1 (plain Lq).
+    ``sample_weights`` every weight is 1 (plain Lq). A per-model trainer leaves this to the
+    hooks: the loss keeps its model's weights (``prepare`` / ``epoch_start``), gives the
+    batch's weights in ``step_inputs`` and checkpoints them in ``state_dict``; the stacked
+    engine, which trains many models with one loss object, keeps the weights itself.
     """
 
     needs = frozenset({"sample_weights"})
@@ -82,6 +85,32 @@ class TruncatedLqLoss(LqLoss):
         self.k, self.prune_start, self.prune_every = k, prune_start, prune_every
         self.log_k = math.log(k)
         self.lq_k = (1.0 - k**q) / q
+        self._weights: Tensor | None = None  # [n_train] of the one model a trainer binds
+
+    # -- trainer hooks: the loss keeps its model's weights -----------------------------------
+    def prepare(self, ctx: Any) -> None:
+        """Every weight 1 before the first pruning (the GCE paper's start)."""
+        self._weights = torch.ones(ctx.n_train, device=ctx.device)
+
+    def epoch_start(self, epoch: int, n_epochs: int, ctx: Any) -> None:
+        if epoch in self.prune_epochs(n_epochs):
+            self._weights = self.sample_weights_from(ctx.train_logits(),
+                                                     ctx.train_targets).float()
+
+    def step_inputs(self, model: torch.nn.Module, batch_index: Tensor) -> dict[str, Any]:
+        if self._weights is None:
+            return {}
+        return {"sample_weights": self._weights[batch_index.to(self._weights.device)]}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self._weights is None else {"sample_weights": self._weights.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        unknown = set(state) - {"sample_weights"}
+        if unknown:
+            raise LossbenchError(f"loss '{self.id}': unknown checkpoint keys {sorted(unknown)}.")
+        w = state.get("sample_weights")
+        self._weights = None if w is None else w.clone()
 
     def prune_epochs(self, n_epochs: int) -> list[int]:
         """0-based epochs at whose start the weights are recomputed: round(n (start + j every))."""
@@ -220,10 +249,10 @@ def estimate_transition_matrix(probs: Any, percentile: float = 97.0) -> Tensor:
 class ForwardLoss(ClosedFormLoss):
     """Forward-corrected CE -log (T^T p)_y; gradient p - r with r = posterior over clean labels.
 
-    With ``T`` given the loss is plain. Without it, needs {"transition_matrix"}: the engine
-    first trains with plain CE (or any loss), calls ``estimate_transition_matrix(probs)`` on
-    the training-set softmax outputs, then ``loss.set_transition(T_hat)``; calling the loss
-    before a matrix is set raises LossbenchError.
+    With ``T`` given the loss is plain. Without it, needs {"transition_matrix"}: ``prepare``
+    asks the trainer for the training-set softmax of a CE model trained under the same spec,
+    and sets ``estimate_transition_matrix(probs)`` (``set_transition`` does the same by hand);
+    calling the loss before a matrix is set raises LossbenchError.
     """
 
     def __init__(self, T: Any = None) -> None:
@@ -232,6 +261,24 @@ class ForwardLoss(ClosedFormLoss):
         self._cache: dict[tuple, Tensor] = {}
         if T is not None:
             self.set_transition(T)
+
+    # -- trainer hooks ------------------------------------------------------------------------
+    def prepare(self, ctx: Any) -> None:
+        """Patrini et al.'s first stage (Sec. 4, "estimator"): without a given T, train CE under
+        the same spec, estimate T-hat from its training-set softmax, then use it."""
+        if self._logT_t is None:
+            self.set_transition(estimate_transition_matrix(ctx.reference_probs("ce")))
+
+    def state_dict(self) -> dict[str, Any]:
+        T = self.transition
+        return {} if T is None else {"transition": T}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        unknown = set(state) - {"transition"}
+        if unknown:
+            raise LossbenchError(f"loss 'forward': unknown checkpoint keys {sorted(unknown)}.")
+        if "transition" in state:
+            self.set_transition(state["transition"])
 
     @property
     def transition(self) -> Tensor | None:

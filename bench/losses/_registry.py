@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.errors import LossbenchError
+from bench.losses._base import CallableLoss, Loss
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 _LABELS: dict[str, str] = {}
@@ -20,7 +21,8 @@ def register_loss(loss_id: str, label: str | None = None) -> Callable:
     """Register a builder (class or function returning a loss) under ``loss_id``.
 
     The built object gets ``id`` and ``label`` attributes, so a user-defined loss needs no
-    boilerplate beyond ``__call__(logits, target, progress=0.0)``.
+    boilerplate beyond ``__call__(logits, target, progress=0.0)``; a builder returning a plain
+    callable (not a ``Loss``) is wrapped in ``CallableLoss``, which gives it the trainer hooks.
     """
 
     def decorator(builder: Callable) -> Callable:
@@ -65,13 +67,9 @@ def make_loss(loss_id: str, **params: Any) -> Any:
                 f"Known parameters: {', '.join(allowed) or '(none)'}."
             )
     loss = builder(**params)
+    if not isinstance(loss, Loss):  # a plain callable: give it the trainer hooks
+        loss = CallableLoss(loss)
     for attr, value in (("id", loss_id), ("label", _LABELS[loss_id]), ("needs", frozenset())):
         if getattr(loss, attr, None) is None:
-            try:
-                setattr(loss, attr, value)
-            except AttributeError as err:  # e.g. a plain function: wrap it
-                raise LossbenchError(
-                    f"The builder of loss '{loss_id}' returned {type(loss).__name__}, which "
-                    "cannot carry 'id'/'label'/'needs'; return an object (e.g. a Loss subclass)."
-                ) from err
+            setattr(loss, attr, value)
     return loss

@@ -5,7 +5,11 @@ A sample whose normalised margin dX = x_y - max_{j != y} x_j is below eta (badly
 classified) is scored by CE on R1 x; the others by CE on R2 x (R2 = 10 R1 at init, so
 well-classified samples contribute little). The test-time logits are R1 x.
 
-Engine contract (needs {"scale_params", "weight_norm"}):
+Trainer hooks (what a trainer uses): ``bind(model)`` creates the scales from R(model) at
+init, ``parameters()`` gives the trainable ones, ``step_inputs`` gives ``scales`` and the
+current R, ``eval_logits(logits, model)`` rescales, ``state_dict`` holds the scales.
+
+Stand-alone contract (needs {"scale_params", "weight_norm"}):
   * ``scales = loss.init_scales(weight_norm)`` once per model: a dict of leaf tensors, the
     trainable ones with ``requires_grad=True`` (optimise them with the model's optimiser);
   * ``loss(logits, target, progress, scales=scales, weight_norm=R)`` each step, R the current
@@ -25,6 +29,16 @@ from torch import Tensor
 from bench.errors import LossbenchError
 from bench.losses._base import Loss, check_param
 from bench.losses._registry import register_loss
+
+
+def weight_norm_product(model: torch.nn.Module) -> Tensor:
+    """R: product of the Frobenius norms of the model's weight matrices and kernels (every
+    parameter named ``weight`` with >= 2 dims: dense, conv, embedding), detached."""
+    norms = [p.detach().norm() for name, p in model.named_parameters()
+             if name.rsplit(".", 1)[-1] == "weight" and p.dim() >= 2]
+    if not norms:
+        raise LossbenchError("two-scale loss: the model has no weight matrix to take R from.")
+    return torch.stack(norms).prod()
 
 
 def _as_norm(loss_id: str, weight_norm: Any) -> Tensor:
@@ -54,6 +68,33 @@ class TwoScaleLoss(Loss):
 
     def __init__(self, variant: str, eta: float, ratio: float) -> None:
         self.variant, self.eta, self.ratio = variant, eta, ratio
+        self._bound: dict[str, Tensor] = {}  # the scales of the model given to ``bind``
+
+    # -- trainer hooks ------------------------------------------------------------------------
+    def bind(self, model: torch.nn.Module) -> None:
+        """Scales for this model, from its R at init (on its device)."""
+        self._bound = self.init_scales(weight_norm_product(model))
+
+    def parameters(self) -> list[Tensor]:
+        return [t for t in self._bound.values() if t.requires_grad]
+
+    def step_inputs(self, model: torch.nn.Module, batch_index: Tensor) -> dict[str, Any]:
+        return {"scales": self._bound, "weight_norm": weight_norm_product(model)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scales": {k: v.detach().clone() for k, v in self._bound.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Copy into the bound scales (in place: the optimiser holds them)."""
+        scales = state.get("scales", {})
+        if set(state) - {"scales"} or set(scales) != set(self._bound):
+            raise LossbenchError(
+                f"loss '{self.id}': checkpoint scales {sorted(scales)} do not match the bound "
+                f"scales {sorted(self._bound)} (bind(model) first)."
+            )
+        with torch.no_grad():
+            for k, v in scales.items():
+                self._bound[k].copy_(v)
 
     def init_scales(self, weight_norm: float | Tensor) -> dict[str, Tensor]:
         """Initial scales for a model whose weight-norm product is ``weight_norm``."""
@@ -114,9 +155,17 @@ class TwoScaleLoss(Loss):
         logp = torch.log_softmax(x * scale.unsqueeze(-1), dim=-1)
         return -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
 
-    def eval_logits(self, logits: Tensor, scales: dict[str, Tensor],
-                    weight_norm: float | Tensor) -> Tensor:
-        """Test-time logits R1 z / R (for ``two_scale_sep``, R1 = R: the raw logits)."""
+    def eval_logits(self, logits: Tensor, model: Any,
+                    weight_norm: float | Tensor | None = None) -> Tensor:
+        """Test-time logits R1 z / R (for ``two_scale_sep``, R1 = R: the raw logits).
+
+        Trainer hook ``eval_logits(logits, model)``: the bound scales and R(model). The
+        stand-alone form ``eval_logits(logits, scales, weight_norm)`` takes them explicitly.
+        """
+        if weight_norm is None:
+            scales, weight_norm = self._bound, weight_norm_product(model)
+        else:
+            scales = model
         R = _as_norm(self.id or "two_scale", weight_norm).to(logits.dtype)
         s1, _ = self._scales(scales, R)
         return logits * (s1.to(logits.dtype) / R).unsqueeze(-1)

@@ -2,13 +2,14 @@
 
 ``train_specs(specs, dataset)`` groups run specs into grids, trains each grid with the
 stacked engine where it can and with the torch trainer otherwise, and returns long tables
-(``RunResult``); ``train_stack`` is the stacked engine itself.
+(``RunResult``); ``train_stack`` is the stacked engine itself, ``fit_torch`` the per-model
+trainer (and the reference the stack is tested against).
 """
 
-from bench.train._naive import train_naive
 from bench.train._run import RunResult, group_specs, stacked_refusal, train_specs
 from bench.train._select import best_epochs, best_lrs
 from bench.train._stack import StackSpec, train_stack
+from bench.train.torch_trainer import fit_torch, fit_torch_grid
 
-__all__ = ["RunResult", "StackSpec", "best_epochs", "best_lrs", "group_specs",
-           "stacked_refusal", "train_naive", "train_specs", "train_stack"]
+__all__ = ["RunResult", "StackSpec", "best_epochs", "best_lrs", "fit_torch", "fit_torch_grid",
+           "group_specs", "stacked_refusal", "train_specs", "train_stack"]

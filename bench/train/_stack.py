@@ -55,38 +55,19 @@ def order_generator(seed: int, fold: int) -> torch.Generator:
 def _loss_grad(loss, logits, target, progress, **extra):
     """Per-sample loss values and d(sum of them)/d(logits) for one loss's slice of models.
 
-    Uses the unchecked fast paths of ``bench.losses.Loss`` when present: the engine built the
-    tensors itself, and a model going NaN mid-epoch must not stop the others (it is flagged
-    at the end of the epoch).
+    Uses the unchecked fast paths of ``bench.losses.Loss`` (the engine built the tensors
+    itself, and a model going NaN mid-epoch must not stop the others: it is flagged at the end
+    of the epoch); ``grad_unchecked`` is None for a loss without a closed form: autograd
+    through the loss only.
     """
-    value_fn = getattr(loss, "per_sample", loss)
-    grad_fn = getattr(loss, "grad_unchecked", None) if hasattr(loss, "grad_logits") else None
-    if grad_fn is not None:
-        return value_fn(logits, target, progress, **extra), grad_fn(logits, target, progress,
-                                                                    **extra)
+    grad = loss.grad_unchecked(logits, target, progress, **extra)
+    if grad is not None:
+        return loss.per_sample(logits, target, progress, **extra), grad
     with torch.enable_grad():
         z = logits.detach().requires_grad_(True)
-        values = value_fn(z, target, progress, **extra)
+        values = loss.per_sample(z, target, progress, **extra)
         (grad,) = torch.autograd.grad(values.sum(), z)
     return values.detach(), grad
-
-
-def _is_target_prob(loss) -> bool:
-    """A loss given by f(log p_y) with ``value`` and ``coef`` (bench.losses.TargetProbLoss)."""
-    from bench.losses._base import TargetProbLoss
-
-    return isinstance(loss, TargetProbLoss)
-
-
-def _is_mixing(loss) -> bool:
-    """alpha CE + beta EL (bench.losses MixingLoss): its coefficient is alpha + beta p_y."""
-    from bench.losses._mixing import MixingLoss
-
-    return type(loss) is MixingLoss
-
-
-def _needs(loss) -> frozenset:
-    return frozenset(getattr(loss, "needs", ()) or ())
 
 
 def init_params(arch: str, n_in: int, n_out: int, seed: int) -> list[torch.Tensor]:
@@ -129,8 +110,7 @@ class Stack:
             W1[:, :, None, :].expand(S, n_in, M, O).reshape(S, n_in, M * O).contiguous(),
             b1[:, None, None, :].expand(S, 1, M, O).reshape(S, 1, M * O).contiguous(),
         ]
-        mult = [float(getattr(loss, "lr_multiplier", 1.0)) if "lr_multiplier" in _needs(loss)
-                else 1.0 for loss in spec.losses]
+        mult = [float(loss.lr_multiplier) for loss in spec.losses]
         lr = torch.tensor([m * float(x) for m in mult for x in spec.lrs],
                           dtype=torch.float32)  # [M], m = l * R + r
         self.lrs = [lr.repeat_interleave(O)[None, None, :]] * 2  # broadcast over W1/b1
@@ -157,12 +137,12 @@ class Stack:
         self.state2 = self._views(self.flat_state2, shapes) if self.flat_state2 is not None else []
         self.neg_lrs = self._views(self.flat_neg_lr, shapes)
         # losses given by f(log p_y) share one log-softmax per step (see train_epoch)
-        self.fused = [li for li, loss in enumerate(spec.losses) if _is_target_prob(loss)]
+        self.fused = [li for li, loss in enumerate(spec.losses) if loss.depends_on_target_prob]
         self.n_steps = 0
         self.diverged = torch.zeros(S, L, R, dtype=torch.bool)
         # per-training-sample weights [S, R, n_train] of losses that need them (truncated Lq)
         self.weighted = [li for li, loss in enumerate(spec.losses)
-                         if "sample_weights" in _needs(loss)]
+                         if "sample_weights" in loss.needs]
         self.sample_weights: dict[int, torch.Tensor] = {}
 
     @staticmethod
@@ -199,7 +179,7 @@ class Stack:
                     progress: float) -> torch.Tensor:
         """One epoch over the batches of each seed's permutation; mean train loss ``[S, L, R]``.
 
-        Losses of the form f(log p_y) (``TargetProbLoss``) share one log-softmax and one
+        Losses of the form f(log p_y) (``depends_on_target_prob``) share one log-softmax and one
         gradient expression ``coef * (p - onehot)`` per step; their values are computed once
         at the end of the epoch from the stored log p_y (the schedule is constant within an
         epoch). Other losses are called per step on their slice of the stack.
@@ -215,10 +195,13 @@ class Stack:
         other = [li for li in range(L) if li not in fused]
         logp_y_all = torch.empty(S, L, R, n) if fused else None
         coef = torch.zeros(S, L, R, B)
-        mix = [li for li in fused if _is_mixing(self.spec.losses[li])]
+        # losses whose coef is a + b p_y at this progress (the CE/EL mixes): one addcmul
+        affine = {li: self.spec.losses[li].affine_coef(progress) for li in fused
+                  if li not in wp}
+        mix = [li for li, ab in affine.items() if ab is not None]
         fused_rest = [li for li in fused if li not in mix]
         if mix:
-            ab = torch.tensor([self.spec.losses[li].alpha_beta(progress) for li in mix])
+            ab = torch.tensor([affine[li] for li in mix])
             mix_alpha, mix_beta = (ab[:, k].view(1, -1, 1, 1) for k in (0, 1))
             mix = torch.tensor(mix) if len(mix) < L else slice(None)
         else:

@@ -1,4 +1,5 @@
-"""The engine on real UCI data: stacked == naive per epoch, byte-identical reruns, CLI errors."""
+"""The engine on real UCI data: stacked == torch trainer per epoch, byte-identical reruns,
+CLI errors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 import bench.data as data
 from bench.cli import main
 from bench.losses import make_loss
-from bench.train import StackSpec, train_naive, train_stack
+from bench.spec import RunSpec
+from bench.train import StackSpec, fit_torch_grid, train_stack
 
 pytestmark = pytest.mark.real_data
 
@@ -18,16 +20,19 @@ PAPER = ["ce", "el", "ce_el_0", "ce_el_0_05", "ce_el_0to05", "focal"]
 
 @pytest.mark.parametrize(("name", "arch"), [("iris", "mlp"), ("breast-tissue", "linear"),
                                             ("glass", "mlp")])
-def test_stack_equals_naive_on_real_data(name, arch, uci_source, splits_source):
+def test_stack_equals_torch_trainer_on_real_data(name, arch, uci_source, splits_source):
     ds = data.load(name, uci_source, splits_source)
     split = ds.splits("klambauer")[0]
     # 10 epochs: the scheduled mixes switch phase inside the run (0to05 at epochs 2, 4, 5, ...)
     spec = StackSpec(arch=arch, losses=[make_loss(i) for i in PAPER], lrs=[0.01, 0.001],
                      seeds=[0, 1], epochs=10)
     stack = train_stack(spec, ds.X, ds.y, ds.n_classes, split)
-    naive = train_naive(spec, ds.X, ds.y, ds.n_classes, split)
+    base = RunSpec(dataset=name, model=arch, epochs=10, device="cpu", progress=False)
+    per_model = fit_torch_grid(base, [(i, {}) for i in PAPER], spec.lrs, spec.seeds, ds, split,
+                               log=lambda msg: None)
     for key in stack:
-        np.testing.assert_allclose(stack[key], naive[key], atol=1e-5, rtol=1e-4, err_msg=key)
+        np.testing.assert_allclose(stack[key], per_model[key], atol=1e-5, rtol=1e-4,
+                                   err_msg=key)
 
 
 def _train(out, uci_source, splits_source, *extra):

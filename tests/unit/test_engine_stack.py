@@ -1,12 +1,14 @@
-"""Stacked engine vs the naive per-model loop, divergence isolation and determinism (synthetic)."""
+"""Stacked engine vs the per-model torch trainer, divergence isolation and determinism
+(synthetic)."""
 
 import numpy as np
 import pytest
 import torch
 
-from bench.losses import make_loss, register_loss
-from bench.losses._base import Loss
-from bench.train import StackSpec, train_naive, train_stack
+from bench.data import ArrayDataset
+from bench.losses import Loss, make_loss, register_loss
+from bench.spec import RunSpec
+from bench.train import StackSpec, fit_torch, fit_torch_grid, train_stack
 
 
 def _toy(n=45, d=5, c=3, seed=0):
@@ -17,6 +19,16 @@ def _toy(n=45, d=5, c=3, seed=0):
     return X, y.astype(np.int64), c, (idx[:25], idx[25:35], idx[35:])
 
 
+def _per_model(spec: StackSpec, X, y, c, split, methods=None):
+    """The torch trainer on the stack's grid (``methods``: (id, params) of spec.losses)."""
+    methods = methods or [(loss.id, {}) for loss in spec.losses]
+    base = RunSpec(dataset="toy", model=spec.arch, epochs=spec.epochs,
+                   batch_size=spec.batch_size, optimizer=spec.optimizer,
+                   momentum=spec.momentum, fold=spec.fold, device="cpu", progress=False)
+    return fit_torch_grid(base, methods, spec.lrs, spec.seeds, ArrayDataset("toy", X, y, c),
+                          split, log=lambda msg: None)
+
+
 def _assert_same(a, b, atol=1e-5):
     assert a.keys() == b.keys()
     for key in a:
@@ -25,12 +37,12 @@ def _assert_same(a, b, atol=1e-5):
 
 @pytest.mark.parametrize("arch", ["linear", "mlp"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_stack_equals_naive_loop(arch, optimizer):
+def test_stack_equals_torch_trainer(arch, optimizer):
     X, y, c, split = _toy()
     ids = ["ce", "el", "ce_el_0", "ce_el_0_05", "ce_el_0to05", "focal"]
     spec = StackSpec(arch=arch, losses=[make_loss(i) for i in ids], lrs=[0.05, 0.01],
                      seeds=[0, 1], epochs=7, batch_size=4, optimizer=optimizer)
-    _assert_same(train_stack(spec, X, y, c, split), train_naive(spec, X, y, c, split))
+    _assert_same(train_stack(spec, X, y, c, split), _per_model(spec, X, y, c, split))
 
 
 def test_stack_is_deterministic():
@@ -71,34 +83,37 @@ def test_divergence_of_one_loss_leaves_the_others_unchanged(arch):
     assert not mixed["diverged"][:3, :, 1].any() and mixed["diverged"][3:, :, 1].all()
     assert np.isnan(mixed["test_acc"][3:, :, 1]).all()
     assert np.isfinite(mixed["test_acc"][:3, :, 1]).all()
-    naive = train_naive(spec, X, y, c, split)
-    np.testing.assert_array_equal(naive["diverged"], mixed["diverged"])
+    per_model = _per_model(spec, X, y, c, split)
+    np.testing.assert_array_equal(per_model["diverged"], mixed["diverged"])
 
 
 @pytest.mark.parametrize("arch", ["linear", "mlp"])
-def test_stack_equals_naive_for_losses_with_stacked_needs(arch):
+def test_stack_equals_torch_trainer_for_losses_with_stacked_needs(arch):
     """Truncated Lq (per-sample weights pruned from the current model) and ce_gradnorm (lr
     multiplier) next to plain losses, with pruning inside the run."""
     X, y, c, split = _toy()
-    trunc = make_loss("trunc_gce", prune_start=0.3, prune_every=0.2)
+    prune = {"prune_start": 0.3, "prune_every": 0.2}
+    trunc = make_loss("trunc_gce", **prune)
     assert trunc.prune_epochs(8)  # pruning happens during these 8 epochs
-    spec = StackSpec(arch=arch, losses=[make_loss("ce"), trunc, make_loss("ce_gradnorm"),
-                                        make_loss("gce"), make_loss("mae")],
+    methods = [("ce", {}), ("trunc_gce", prune), ("ce_gradnorm", {}), ("gce", {}), ("mae", {})]
+    spec = StackSpec(arch=arch, losses=[make_loss(i, **p) for i, p in methods],
                      lrs=[0.1, 0.02], seeds=[0, 1], epochs=8, batch_size=4)
-    _assert_same(train_stack(spec, X, y, c, split), train_naive(spec, X, y, c, split))
+    _assert_same(train_stack(spec, X, y, c, split), _per_model(spec, X, y, c, split, methods))
 
 
-def test_per_model_path_runs_losses_the_stack_lacks():
-    from bench.train._run import split_by_path
+def test_torch_trainer_runs_losses_the_stack_lacks():
+    from bench.train import stacked_refusal
 
     X, y, c, split = _toy()
-    losses = [make_loss(i) for i in ("ce", "two_scale", "cot", "forward")]
-    stacked, single = split_by_path(losses)
-    assert stacked == [0] and single == [1, 2, 3]
-    spec = StackSpec(arch="linear", losses=losses[1:], lrs=[0.05], seeds=[0], epochs=3)
-    out = train_naive(spec, X, y, c, split)
-    assert np.isfinite(out["test_acc"]).all() and not out["diverged"].any()
+    ds = ArrayDataset("toy", X, y, c)
+    base = RunSpec(dataset="toy", model="linear", lr=0.05, epochs=3, device="cpu",
+                   progress=False)
+    for loss_id in ("two_scale", "cot", "forward"):
+        assert stacked_refusal(base.replace(loss=loss_id), make_loss(loss_id), (5,), c)
+    assert stacked_refusal(base, make_loss("ce"), (5,), c) is None
+    out = {i: fit_torch(base.replace(loss=i), ds, split, log=lambda msg: None)
+           for i in ("ce", "two_scale", "cot", "forward")}
+    for arrays in out.values():
+        assert np.isfinite(arrays["test_acc"]).all() and not arrays["diverged"].any()
     # COT's second pass changes training: its run differs from plain CE's
-    ce = train_naive(StackSpec(arch="linear", losses=[losses[0]], lrs=[0.05], seeds=[0],
-                               epochs=3), X, y, c, split)
-    assert not np.allclose(out["train_mean_py"][:, :, 1], ce["train_mean_py"][:, :, 0])
+    assert not np.allclose(out["cot"]["train_mean_py"], out["ce"]["train_mean_py"])

@@ -1,0 +1,488 @@
+"""The per-model ``torch`` trainer: one registered model, one ``torch.optim`` optimiser, any loss.
+
+It trains what the stacked engine cannot (any registered model, schedules, weight decay,
+augmentation, AMP, any device, losses with state or extra passes) and is the reference the
+stack is tested against: same init (``create_model``), same data order (``order_generator``:
+one ``randperm`` per epoch), same per-sample loss values and batch means, same divergence
+rule and metrics (``metric_sums``), so on what both can train they agree per epoch
+(tests/unit/test_torch_trainer.py). One readable loop (nanoGPT's shape, STYLE.md section 6):
+the loss is reached only through its public hooks (``bench.losses.Loss``), a checkpoint after
+every epoch makes a killed run resume to byte-identical arrays.
+
+Data: on the device as tensors when they fit (moved once, batches by indexing; uint8 images
+stay uint8 there and become float32 / 255 per batch), else a ``torch.utils.data.DataLoader``
+over the same batches (data too big for the device, or an ``X`` read from files by
+``X.read(i)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.errors import LossbenchError
+from bench.train._context import TrainContext
+from bench.train._metrics import metric_names, metric_sums
+from bench.train._run import resolve_device
+from bench.train._stack import SPLITS, order_generator
+
+EVAL_BATCH = 1024  # samples per evaluation forward pass
+DEVICE_DATA_FRACTION = 0.25  # the data go on the device when they take at most this share
+DATA_PATHS = ("auto", "device", "loader")
+
+
+# -- optimisers and schedules (registries: spec name -> builder) -------------------------------
+def _sgd(spec, params, lr: float) -> torch.optim.Optimizer:
+    if spec.nesterov and spec.momentum == 0:
+        raise LossbenchError("spec field 'nesterov': Nesterov momentum needs momentum > 0; "
+                             f"got momentum={spec.momentum!r}")
+    return torch.optim.SGD(params, lr=lr, momentum=spec.momentum, nesterov=spec.nesterov,
+                           weight_decay=spec.weight_decay)
+
+
+def _adam(spec, params, lr: float) -> torch.optim.Optimizer:
+    """Adam with torch's L2 ``weight_decay`` (added to the gradient; not AdamW's decoupled)."""
+    return torch.optim.Adam(params, lr=lr, weight_decay=spec.weight_decay)
+
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": _sgd, "adam": _adam}
+
+
+def _constant_factor(epoch: int) -> float:
+    return 1.0
+
+
+SCHEDULES: dict[str, Callable[..., Any]] = {
+    "constant": lambda opt, spec: torch.optim.lr_scheduler.LambdaLR(opt, _constant_factor),
+    "multistep": lambda opt, spec: torch.optim.lr_scheduler.MultiStepLR(
+        opt, milestones=list(spec.milestones), gamma=spec.gamma),
+    "cosine": lambda opt, spec: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=spec.epochs),
+}
+
+
+def make_scheduler(spec, optimizer: torch.optim.Optimizer):
+    """The spec's lr schedule, stepped once per epoch (epoch e trains at its e-th value)."""
+    return SCHEDULES[spec.schedule](optimizer, spec)
+
+
+# -- data ---------------------------------------------------------------------------------------
+def _host_array(X: np.ndarray, idx: np.ndarray) -> torch.Tensor:
+    """Rows ``idx`` of X as a tensor: floats as float32 (as the stack), uint8 / ints as they are."""
+    part = np.asarray(X[idx])
+    if np.issubdtype(part.dtype, np.floating):
+        part = part.astype(np.float32, copy=False)
+    return torch.from_numpy(np.ascontiguousarray(part))
+
+
+class DeviceData:
+    """Each split's X and y moved to the device once; batches are index lookups there."""
+
+    def __init__(self, dataset, split, device: torch.device) -> None:
+        self.parts = {}
+        for name, idx in zip(SPLITS, split, strict=True):
+            idx = np.asarray(idx, dtype=np.int64)
+            self.parts[name] = (_host_array(dataset.X, idx).to(device),
+                                torch.from_numpy(np.asarray(dataset.y)[idx]).to(device))
+        self.device = device
+
+    def n(self, split: str) -> int:
+        return int(self.parts[split][1].shape[0])
+
+    def train_batches(self, perm: torch.Tensor, batch_size: int) -> Iterator[tuple]:
+        X, y = self.parts["train"]
+        perm = perm.to(self.device)
+        for a in range(0, len(perm), batch_size):
+            idx = perm[a:a + batch_size]
+            yield idx, X[idx], y[idx]
+
+    def eval_batches(self, split: str) -> Iterator[tuple]:
+        X, y = self.parts[split]
+        for a in range(0, len(y), EVAL_BATCH):
+            yield X[a:a + EVAL_BATCH], y[a:a + EVAL_BATCH]
+
+
+class _SplitSamples(torch.utils.data.Dataset):
+    """Sample k of one split: (k, x, y), x from ``X.read(i)`` (files) or ``X[i]``."""
+
+    def __init__(self, X: Any, y: np.ndarray, idx: np.ndarray) -> None:
+        self.X, self.y, self.idx = X, np.asarray(y), np.asarray(idx, dtype=np.int64)
+        self.read = X.read if hasattr(X, "read") else X.__getitem__
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __getitem__(self, k: int):
+        i = int(self.idx[k])
+        return k, torch.as_tensor(np.asarray(self.read(i))), int(self.y[i])
+
+
+class LoaderData:
+    """The same batches read by a ``DataLoader`` (workers, pinned memory on CUDA)."""
+
+    def __init__(self, dataset, split, device: torch.device) -> None:
+        self.sets = {name: _SplitSamples(dataset.X, dataset.y, idx)
+                     for name, idx in zip(SPLITS, split, strict=True)}
+        self.device = device
+        cuda = device.type == "cuda"
+        self.options = {"num_workers": min(8, (os.cpu_count() or 1) // 2) if cuda else 0,
+                        "pin_memory": cuda}
+
+    def n(self, split: str) -> int:
+        return len(self.sets[split])
+
+    def _load(self, loader) -> Iterator[tuple]:
+        for k, x, y in loader:
+            yield (k.to(self.device, non_blocking=True), x.to(self.device, non_blocking=True),
+                   y.to(self.device, non_blocking=True))
+
+    def train_batches(self, perm: torch.Tensor, batch_size: int) -> Iterator[tuple]:
+        batches = [perm[a:a + batch_size].tolist() for a in range(0, len(perm), batch_size)]
+        loader = torch.utils.data.DataLoader(self.sets["train"], batch_sampler=batches,
+                                             **self.options)
+        yield from self._load(loader)
+
+    def eval_batches(self, split: str) -> Iterator[tuple]:
+        loader = torch.utils.data.DataLoader(self.sets[split], batch_size=EVAL_BATCH,
+                                             shuffle=False, **self.options)
+        for _, x, y in self._load(loader):
+            yield x, y
+
+
+def make_data(dataset, split, device: torch.device, data_path: str = "auto",
+              log: Callable[[str], None] = print):
+    """``DeviceData`` when the splits fit on the device (always on the CPU), else
+    ``LoaderData``; an ``X`` with ``read(i)`` (a file list) always goes through the loader."""
+    if data_path not in DATA_PATHS:
+        raise LossbenchError(f"data_path: expected one of {', '.join(DATA_PATHS)}; got "
+                             f"{data_path!r}")
+    if data_path == "auto":
+        data_path = "loader" if hasattr(dataset.X, "read") else "device"
+        if data_path == "loader":
+            log(f"data: {dataset.name} is read from files (X.read); DataLoader")
+        if data_path == "device" and device.type != "cpu":
+            n = sum(len(idx) for idx in split)
+            nbytes = n * math.prod(dataset.input_shape) * np.dtype(dataset.X.dtype).itemsize
+            if nbytes > DEVICE_DATA_FRACTION * _device_memory(device):
+                data_path = "loader"
+                log(f"data: {nbytes / 2**30:.1f} GiB do not fit on {device}; DataLoader")
+    return (LoaderData if data_path == "loader" else DeviceData)(dataset, split, device)
+
+
+def _device_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "mps":
+        return int(torch.mps.recommended_max_memory())
+    return 1 << 62
+
+
+# -- one model's training -----------------------------------------------------------------------
+class Run:
+    """Model, loss, optimisers and RNGs of one spec; ``train_epoch`` / ``evaluate``."""
+
+    def __init__(self, spec, dataset, data, device: torch.device,
+                 augment: Callable | None, log: Callable[[str], None]) -> None:
+        from bench.losses import make_loss
+        from bench.models import create_model
+
+        self.spec, self.data, self.device, self.augment = spec, data, device, augment
+        self.n_classes = int(dataset.n_classes)
+        self.model = create_model(spec.model, input_shape=dataset.input_shape,
+                                  n_classes=self.n_classes, seed=spec.seed,
+                                  **dict(spec.model_params)).to(device)
+        self.channels_last = device.type == "cuda" and len(dataset.input_shape) == 3
+        if self.channels_last:  # 4-D batches [B, C, H, W]: NHWC is faster for convolutions
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.loss = make_loss(spec.loss, **dict(spec.loss_params))
+        self.loss.bind(self.model)
+        lr = spec.lr * float(self.loss.lr_multiplier)
+        params = [*self.model.parameters(), *self.loss.parameters()]
+        self.optimizers = [OPTIMIZERS[spec.optimizer](spec, params, lr)]
+        self.complement = "complement_pass" in self.loss.needs
+        if self.complement:  # COT: a second optimiser on the model for the complement pass
+            self.optimizers.append(OPTIMIZERS[spec.optimizer](spec, self.model.parameters(), lr))
+        self.schedulers = [make_scheduler(spec, opt) for opt in self.optimizers]
+        self.amp = bool(spec.amp) and device.type == "cuda"
+        if spec.amp and not self.amp:
+            log(f"amp: ignored on {device.type} (float16 autocast is used on CUDA only)")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.order = order_generator(spec.seed, spec.fold)
+        self.augment_rng = torch.Generator(device=device).manual_seed(
+            2_000_003 * int(spec.seed) + int(spec.fold) + 1)
+
+    def autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=torch.float16)
+
+    def inputs(self, x: torch.Tensor, train: bool) -> torch.Tensor:
+        """uint8 images -> float32 / 255; other floats -> float32; token ids unchanged."""
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255)
+        elif x.is_floating_point() and x.dtype != torch.float32:
+            x = x.float()
+        if self.augment is not None:
+            x = self.augment(x, self.augment_rng, train)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _backward_step(self, value: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(value).backward()
+        self.scaler.step(opt)
+        self.scaler.update()
+
+    def train_epoch(self, epoch: int, ctx: TrainContext) -> float:
+        """One epoch in this epoch's order; the mean over batches of each batch's mean loss."""
+        spec, loss, model = self.spec, self.loss, self.model
+        perm = torch.randperm(self.data.n("train"), generator=self.order)
+        loss.epoch_start(epoch, spec.epochs, ctx)
+        progress = epoch / spec.epochs
+        model.train()
+        means = []
+        for idx, xb, yb in self.data.train_batches(perm, spec.batch_size):
+            xb = self.inputs(xb, train=True)
+            with self.autocast():
+                logits = model(xb)
+            values = loss.per_sample(logits.float(), yb, progress,
+                                     **loss.step_inputs(model, idx))
+            value = values.mean()
+            self._backward_step(value, self.optimizers[0])
+            if self.complement:  # COT's second pass on the same batch
+                with self.autocast():
+                    logits = model(xb)
+                self._backward_step(loss.complement(logits.float(), yb).mean(),
+                                    self.optimizers[1])
+            means.append(value.detach())
+        for scheduler in self.schedulers:
+            scheduler.step()
+        return float(torch.stack(means).sum()) / len(means)
+
+    def finite(self) -> bool:
+        tensors = [*self.model.parameters(), *self.loss.parameters()]
+        return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+    @torch.no_grad()
+    def logits(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(raw model logits as float32, targets) per evaluation batch, in split order."""
+        self.model.eval()
+        try:
+            for xb, yb in self.data.eval_batches(split):
+                with self.autocast():
+                    z = self.model(self.inputs(xb, train=False))
+                yield z.float(), yb
+        finally:
+            self.model.train()
+
+    def train_logits(self) -> torch.Tensor:
+        return torch.cat([z for z, _ in self.logits("train")])
+
+    @torch.no_grad()
+    def evaluate(self, split: str, keep: bool = False):
+        """Mean metrics ``[n_metrics]`` (numpy), and per sample (y, p_y, argmax) if ``keep``."""
+        total, kept = None, []
+        for z, yb in self.logits(split):
+            z = self.loss.eval_logits(z, self.model)
+            sums = metric_sums(z, yb, self.n_classes)
+            total = sums if total is None else total + sums
+            if keep:
+                p_y = torch.softmax(z, -1).gather(-1, yb[:, None]).squeeze(-1)
+                kept.append((yb, p_y, z.argmax(-1)))
+        means = (total / self.data.n(split)).cpu().numpy()
+        if not keep:
+            return means, None
+        columns = zip(*kept, strict=True)
+        return means, {name: torch.cat(parts).cpu().numpy()
+                       for name, parts in zip(("y", "p_y", "argmax"), columns, strict=True)}
+
+    # -- checkpoint -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        cuda = self.device.type == "cuda"
+        return {"model": self.model.state_dict(),
+                "optimizers": [o.state_dict() for o in self.optimizers],
+                "schedulers": [s.state_dict() for s in self.schedulers],
+                "scaler": self.scaler.state_dict(), "loss": self.loss.state_dict(),
+                "rng": {"order": self.order.get_state(),
+                        "augment": self.augment_rng.get_state(),
+                        "torch": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state_all() if cuda else []}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        for obj, s in zip([*self.optimizers, *self.schedulers],
+                          [*state["optimizers"], *state["schedulers"]], strict=True):
+            obj.load_state_dict(s)
+        self.scaler.load_state_dict(state["scaler"])
+        self.loss.load_state_dict(state["loss"])
+        rng = state["rng"]
+        self.order.set_state(rng["order"])
+        self.augment_rng.set_state(rng["augment"])
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _context(run: Run, dataset, split, augment, log) -> TrainContext:
+    """The hooks' view of ``run``; ``reference_probs`` trains another run on the same data."""
+    targets = torch.from_numpy(np.asarray(dataset.y)[np.asarray(split[0])]).to(run.device)
+
+    def reference_probs(loss_id: str) -> torch.Tensor:
+        spec = run.spec.replace(loss=loss_id, loss_params=())
+        log(f"{run.spec.method}: training the reference model ({loss_id}, same spec, "
+            f"{spec.epochs} epochs)")
+        ref = Run(spec, dataset, run.data, run.device, augment, log)
+        ref_ctx = _context(ref, dataset, split, augment, log)
+        ref.loss.prepare(ref_ctx)
+        for epoch in range(spec.epochs):
+            ref.train_epoch(epoch, ref_ctx)
+        probs = torch.softmax(ref.train_logits(), -1)
+        if not bool(torch.isfinite(probs).all()):
+            raise LossbenchError(f"{run.spec.method}: the reference run with loss {loss_id!r} "
+                                 f"diverged at lr={spec.lr}; no reference probabilities")
+        return probs
+
+    return TrainContext(n_train=run.data.n("train"), device=run.device, train_targets=targets,
+                        train_logits=run.train_logits, reference_probs=reference_probs)
+
+
+# -- the loop -----------------------------------------------------------------------------------
+def _empty_arrays(epochs: int, n_classes: int) -> dict[str, np.ndarray]:
+    out = {"train_loss": np.full(epochs, np.nan), "diverged": np.zeros(epochs, bool)}
+    out.update({f"{sp}_{m}": np.full(epochs, np.nan) for sp in SPLITS
+                for m in metric_names(n_classes)})
+    return out
+
+
+def _check_spec(spec, predictions_dir: Path | None, augment, log) -> None:
+    if spec.eval_every:
+        raise LossbenchError(f"spec field 'eval_every': the torch trainer evaluates once per "
+                             f"epoch (0); got {spec.eval_every!r}")
+    if spec.save_predictions_at and predictions_dir is None:
+        raise LossbenchError("spec field 'save_predictions_at': needs predictions_dir "
+                             "(where the per-sample test predictions go)")
+    if spec.augment != "none" and augment is None:
+        log(f"augment: spec names {spec.augment!r} but no augment callable was given; "
+            "training without augmentation")
+
+
+def _write_predictions(path: Path, test_idx: np.ndarray, kept: dict[str, np.ndarray]) -> None:
+    """Per test sample: dataset row ``index``, label, p_y, predicted class, 0/1 correct."""
+    import pandas as pd
+
+    from bench.io import write_csv
+
+    frame = pd.DataFrame({"index": np.asarray(test_idx, dtype=np.int64), "y": kept["y"],
+                          "p_y": kept["p_y"], "argmax": kept["argmax"],
+                          "correct": (kept["y"] == kept["argmax"]).astype(np.int64)})
+    write_csv(path, frame, float_format="%.6g")
+
+
+def fit_torch(spec, dataset, split: tuple[np.ndarray, np.ndarray, np.ndarray], *,
+              checkpoint_dir: Path | None = None, augment: Callable | None = None,
+              log: Callable[[str], None] = print, on_epoch: Callable[[int], None] | None = None,
+              predictions_dir: Path | None = None,
+              data_path: str = "auto") -> dict[str, np.ndarray]:
+    """Train one ``RunSpec`` on ``dataset`` with (train, val, test) index arrays ``split``.
+
+    Returns per-epoch arrays of length ``spec.epochs``: ``train_loss``, ``diverged`` (bool)
+    and ``<split>_<metric>`` for split in train/val/test and ``metric_names(n_classes)``
+    (the per-model slice of ``train_stack``'s output; NaN from a divergence on, when training
+    stops). ``augment(x, generator, train)`` transforms float batches (``train=False`` at
+    evaluation). With ``checkpoint_dir``, ``<run_id>.pt`` is written after every epoch and a
+    rerun of the same spec resumes from it; it is removed when the run completes.
+    ``data_path``: ``auto`` (device tensors when they fit), or force ``device`` / ``loader``.
+    """
+    from tqdm import tqdm
+
+    _check_spec(spec, predictions_dir, augment, log)
+    device = torch.device(resolve_device(spec.device))
+    data = make_data(dataset, split, device, data_path, log)
+    run = Run(spec, dataset, data, device, augment, log)
+    ctx = _context(run, dataset, split, augment, log)
+    out = _empty_arrays(spec.epochs, run.n_classes)
+    names = metric_names(run.n_classes)
+    path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{spec.run_id}.pt"
+    start = 0
+    if path is not None and path.exists():
+        start = _resume(run, out, path, log)
+    else:
+        run.loss.prepare(ctx)
+    saves = set(spec.save_predictions_at)
+    bar = tqdm(total=spec.epochs, initial=start, disable=not spec.progress, leave=False,
+               desc=f"{spec.model} {spec.method} lr={spec.lr:g} seed={spec.seed}")
+    for epoch in range(start, spec.epochs):
+        train_loss = run.train_epoch(epoch, ctx)
+        if not (math.isfinite(train_loss) and run.finite()):
+            out["diverged"][epoch:] = True
+            log(f"{spec.method} lr={spec.lr:g} seed={spec.seed}: diverged in epoch {epoch}")
+            break
+        out["train_loss"][epoch] = train_loss
+        for sp in SPLITS:
+            keep = sp == "test" and epoch + 1 in saves
+            values, kept = run.evaluate(sp, keep)
+            for j, name in enumerate(names):
+                out[f"{sp}_{name}"][epoch] = values[j]
+            if keep:
+                name = f"{spec.run_id}-epoch{epoch + 1}.csv.gz"
+                _write_predictions(Path(predictions_dir) / name, split[2], kept)
+        bar.update(1)
+        bar.set_postfix(loss=f"{train_loss:.4g}", val_acc=f"{out['val_acc'][epoch]:.3f}")
+        if path is not None and epoch + 1 < spec.epochs:
+            _save(run, out, epoch + 1, path)
+        if on_epoch is not None:
+            on_epoch(epoch)
+    bar.close()
+    if path is not None:
+        path.unlink(missing_ok=True)
+    return out
+
+
+def _save(run: Run, out: dict[str, np.ndarray], epochs_done: int, path: Path) -> None:
+    from bench.io import atomic_write
+
+    state = {"run_id": run.spec.run_id, "epoch": epochs_done, "run": run.state_dict(),
+             "arrays": {k: torch.from_numpy(v.copy()) for k, v in out.items()}}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def _resume(run: Run, out: dict[str, np.ndarray], path: Path, log) -> int:
+    """Load ``path`` into ``run`` and ``out``; the number of epochs it had completed."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file: one line, the fix
+        raise LossbenchError(f"{path}: unreadable checkpoint ({type(err).__name__}); delete "
+                             "it to restart the run") from None
+    if state.get("run_id") != run.spec.run_id:
+        raise LossbenchError(f"{path}: checkpoint of run {state.get('run_id')!r}, not "
+                             f"{run.spec.run_id!r}; delete it to restart the run")
+    run.load_state_dict(state["run"])
+    for key, value in state["arrays"].items():
+        out[key][:] = value.numpy()
+    log(f"{run.spec.method} lr={run.spec.lr:g} seed={run.spec.seed}: resumed after epoch "
+        f"{state['epoch']} from {path}")
+    return int(state["epoch"])
+
+
+def fit_torch_grid(base, methods: Sequence[tuple[str, Mapping[str, Any]]], lrs: Sequence[float],
+                   seeds: Sequence[int], dataset, split, **kwargs: Any) -> dict[str, np.ndarray]:
+    """``fit_torch`` for each (seed, method, lr) of a grid, one model at a time, as
+    ``[E, S, L, R]`` arrays laid out as ``train_stack``'s (methods = (loss id, params))."""
+    out: dict[str, np.ndarray] = {}
+    for si, seed in enumerate(seeds):
+        for li, (loss_id, params) in enumerate(methods):
+            for ri, lr in enumerate(lrs):
+                spec = base.replace(loss=loss_id, loss_params=dict(params), lr=lr, seed=seed)
+                for key, values in fit_torch(spec, dataset, split, **kwargs).items():
+                    if key not in out:
+                        shape = (len(values), len(seeds), len(methods), len(lrs))
+                        out[key] = np.zeros(shape, values.dtype)
+                    out[key][:, si, li, ri] = values
+    return out
