@@ -160,7 +160,7 @@ def read_paper_table(
 ) -> pd.DataFrame:
     """Read reference Table 4 numbers (`method,wins,delta,mean_rank`), indexed by method.
 
-    A `group` column is allowed (the repository's data/paper_table4.csv holds both
+    A `group` column is allowed (the packaged analysis/claims/mixing_uci_table4.csv holds both
     architectures); its rows are then narrowed to the analysed group's value when that is
     unambiguous.
     """

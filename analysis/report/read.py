@@ -101,7 +101,7 @@ def read_paper_table(source: str | os.PathLike | Traversable) -> pd.DataFrame:
         raise LossbenchError(f"{source}: no such file; expected the paper's table "
                              f"({','.join(PAPER_COLUMNS)})")
     with source.open("rb") as handle:
-        paper = pd.read_csv(handle)
+        paper = pd.read_csv(handle, dtype={"group": str})  # groups are folder names
     if not set(PAPER_COLUMNS) <= set(paper.columns):
         raise LossbenchError(f"{source}: expected columns {sorted(PAPER_COLUMNS)}, "
                              f"got {list(paper.columns)}")
