@@ -13,6 +13,7 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/collect.smk"
 include: "workflow/rules/analyze.smk"
 include: "workflow/rules/report.smk"
 

@@ -1,7 +1,7 @@
 """Files of a `Comparison`: CSV/JSON tables, Table 4 (ours and the paper's), summary.md.
 
 File names are fixed (CONTRIBUTING.md, analysis contract); every file is written atomically.
-`table4.csv` is read by `analysis/report.py`: columns method,wins,delta,mean_rank (average
+`table4.csv` is read by `analysis.report`: columns method,wins,delta,mean_rank (average
 ranks for ties) and mean_rank_min (tied methods get the best rank, the paper's convention) with
 method = id, and `friedman.json` must hold `p_value`.
 """
@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from analysis._compare import Comparison
-from analysis._io import save_figure, write_csv, write_json, write_text
+from bench import io
+
+FLOAT_FORMAT = "%.10g"  # every digit a float32/64 score needs, the same text on every rerun
 
 
 def _fmt_p(p: float) -> str:
@@ -159,6 +161,10 @@ def summary_markdown(result: Comparison) -> str:
     return "\n".join(out)
 
 
+def write_csv(path: Path, table: pd.DataFrame, index: bool = False) -> Path:
+    return io.write_csv(path, table, index=index, float_format=FLOAT_FORMAT)
+
+
 def write_outputs(result: Comparison, out_dir: str | Path) -> list[Path]:
     """Write every table and figure of `result` into `out_dir` (created); returns the paths."""
     from analysis import figures
@@ -166,13 +172,13 @@ def write_outputs(result: Comparison, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     written = [
         write_csv(out / "ranks.csv", result.ranks),
-        write_json(out / "friedman.json", result.friedman),
+        io.write_json(out / "friedman.json", result.friedman, indent=2, sort_keys=False),
         write_csv(out / "conover_bh.csv", result.conover_bh.rename_axis("method"), index=True),
         write_csv(out / "wilcoxon_holm.csv", result.wilcoxon_holm),
         write_csv(out / "bayes_signed_rank.csv", result.bayes_signed_rank),
         write_csv(out / "table4.csv", result.table4[["method", "wins", "delta", "mean_rank",
                                                      "mean_rank_min"]]),
-        write_text(out / "table4.md", table4_markdown(result)),
+        io.write_text(out / "table4.md", table4_markdown(result)),
     ]
     plots = [("cd_diagram", lambda: figures.cd_figure(result, "conover")),
              ("cd_diagram_nemenyi", lambda: figures.cd_figure(result, "nemenyi"))]
@@ -182,6 +188,6 @@ def write_outputs(result: Comparison, out_dir: str | Path) -> list[Path]:
     for name, make in plots:
         fig = make()
         for ext in ("png", "svg"):
-            written.append(save_figure(fig, out / f"{name}.{ext}"))
-    written.append(write_text(out / "summary.md", summary_markdown(result)))
+            written.append(io.save_figure(fig, out / f"{name}.{ext}"))
+    written.append(io.write_text(out / "summary.md", summary_markdown(result)))
     return written

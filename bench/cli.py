@@ -16,8 +16,12 @@ from bench.errors import LossbenchError
 # subcommand -> module implementing it
 COMMANDS: dict[str, str] = {
     "datasets": "bench.data._cli",
+    "losses": "bench._losses_cli",
     "train": "bench.train._cli",
     "run": "bench.train._run_cli",
+    "figure": "bench.figures._cli",
+    "collect": "analysis.collect_cli",
+    "select": "analysis.select_cli",
     "analyze": "analysis._cli",
     "report": "analysis.report_cli",
 }

@@ -1,9 +1,17 @@
-"""Atomic file writes: readers (and an interrupted run) never see half a file."""
+"""Atomic, byte-stable file writes: readers (and an interrupted run) never see half a file, and
+the same content always gives the same bytes, so a rerun changes a committed artifact only when
+its content changes.
+
+The one write module of the project: `bench` and `analysis` both use it. It imports nothing
+else from `bench` and no torch (`analysis` may import exactly `bench.io` and `bench.errors`);
+pandas and matplotlib objects are only duck-typed here, matplotlib is imported when saving.
+"""
 
 from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -12,6 +20,10 @@ from typing import Any
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+#: SVG element ids are drawn from this salt instead of a random one (matplotlib's svg.hashsalt)
+SVG_HASH_SALT = "lossbench"
+FIGURE_DPI = 150
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -31,13 +43,37 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Atomically write a text file."""
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    """Atomically write a UTF-8 text file."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Atomically write ``obj`` as indented, key-sorted JSON (stable bytes for stable input)."""
-    return write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n")
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Atomically write a binary file."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def _json_safe(value: Any) -> Any:
+    """Strict JSON: non-finite floats become null; numpy scalars become Python ones."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str | os.PathLike, obj: Any, *, indent: int = 1,
+               sort_keys: bool = True) -> Path:
+    """Atomically write ``obj`` as strict JSON (NaN/inf -> null; other objects via ``str``).
+
+    Key-sorted by default, so the same mapping always gives the same bytes.
+    """
+    text = json.dumps(_json_safe(obj), indent=indent, sort_keys=sort_keys, default=str,
+                      allow_nan=False)
+    return write_text(path, text + "\n")
 
 
 def write_csv(path: str | os.PathLike, frame: Any, **kwargs: Any) -> Path:
@@ -48,6 +84,31 @@ def write_csv(path: str | os.PathLike, frame: Any, **kwargs: Any) -> Path:
     """
     kwargs.setdefault("index", False)
     if str(path).endswith(".gz"):
-        data = gzip.compress(frame.to_csv(**kwargs).encode(), mtime=0)
-        return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+        return write_bytes(path, gzip.compress(frame.to_csv(**kwargs).encode(), mtime=0))
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, **kwargs))
+
+
+def save_figure(fig: Any, path: str | os.PathLike, bbox_inches: str | None = "tight") -> Path:
+    """Save a matplotlib figure atomically; the format follows the file suffix.
+
+    No date in the file and a fixed SVG id salt: the same figure gives the same bytes.
+    """
+    import matplotlib
+
+    fmt = Path(path).suffix.lstrip(".")
+    metadata = {"Date": None} if fmt in ("svg", "pdf") else None
+
+    def write(tmp: str) -> None:
+        with matplotlib.rc_context({"svg.hashsalt": SVG_HASH_SALT}):
+            fig.savefig(tmp, format=fmt, bbox_inches=bbox_inches, dpi=FIGURE_DPI,
+                        metadata=metadata)
+
+    return atomic_write(path, write)
+
+
+def save_figure_pair(fig: Any, path: str | os.PathLike,
+                     bbox_inches: str | None = "tight") -> tuple[Path, Path]:
+    """Save ``fig`` as PNG and SVG side by side (``path`` with suffix .png and .svg)."""
+    path = Path(path)
+    return (save_figure(fig, path.with_suffix(".png"), bbox_inches),
+            save_figure(fig, path.with_suffix(".svg"), bbox_inches))

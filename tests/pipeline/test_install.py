@@ -28,8 +28,8 @@ def test_wheel_runs_from_another_directory(tmp_path):
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "LOSSBENCH_CACHE": str(tmp_path / "cache")}
     code = ("import bench, bench.data.uci._load as l; "
-            "assert str(bench.__file__).startswith(%r), bench.__file__; "
-            "print(len(l._manifest()))" % str(site))
+            f"assert str(bench.__file__).startswith({str(site)!r}), bench.__file__; "
+            "print(len(l._manifest()))")
     out = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, text=True,
                          capture_output=True)
     assert out.returncode == 0, out.stderr

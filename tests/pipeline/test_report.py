@@ -1,4 +1,5 @@
-"""`lossbench report` on a synthetic results folder: verdict rules, missing data, errors.
+"""`lossbench report` on a synthetic results folder: verdict rules, missing data, errors, and
+claims as data (a second study renders from its own tables, with no renderer change).
 
 The folder mimics what the pipeline writes (CONTRIBUTING.md layout); the paper's own Table 4
 must come out as "reproduced" on every claim, and perturbing one number must flip exactly the
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from analysis.report import render, write_report
 from bench.cli import main
@@ -64,7 +66,8 @@ def _verdict_rows(text: str) -> dict[str, str]:
 
 
 def test_paper_numbers_reproduce_every_claim(results: Path):
-    text = render(results, PAPER)
+    text = render(results)  # the packaged Table 4
+    assert text == render(results, PAPER)
     verdicts = _verdict_rows(text)
     assert len(verdicts) == 5
     assert set(verdicts.values()) == {"**reproduced**"}
@@ -128,3 +131,95 @@ def test_cli_writes_atomically_and_reports_bad_input(results: Path, capsys):
 
     with pytest.raises(LossbenchError, match="no uci/ folder"):
         render(results / "nowhere")
+
+
+def test_paper_table_can_be_left_out(results: Path):
+    text = render(results, paper=False)
+    assert "| 48 / +0.30 / 2.12 | – |" in text  # ours, and no paper cell beside it
+    assert text.count("48 / +0.30 / 2.12") == 1 and "Mean ranks and ties" not in text
+    assert set(_verdict_rows(text).values()) == {"**reproduced**"}  # verdicts need only ours
+
+
+def _toy_study(root: Path) -> Path:
+    """A second study (another paper, other groups and labels) given only as data."""
+    spec = {
+        "study": "toy", "title": "Toy losses under label noise", "paper": "Doe 2030, Table 2",
+        "intro": "Reproduces the toy claims of Doe (2030).", "results": "toy",
+        "paper_table": "toy_table2.csv", "baseline": "mae", "group": "noise rate",
+        "delta": "ΔErr",
+        "claims": [
+            {"id": "gce_best", "claim": "GCE ranks first at every noise rate",
+             "metric": "mean rank", "test": "none", "paper_value": "1.5",
+             "rule": {"kind": "lowest_mean_rank", "method": "gce"}},
+            {"id": "ce_worse", "claim": "CE is worse than MAE",
+             "metric": "mean rank", "test": "none", "paper_value": "2.5",
+             "rule": {"kind": "worse_than_baseline", "method": "ce"}},
+            {"id": "omnibus", "claim": "The methods differ", "metric": "p", "test": "Friedman",
+             "paper_value": "p < 0.05", "rule": {"kind": "friedman_p_below", "alpha": 0.05}},
+        ],
+        "sections": [
+            {"kind": "protocols", "heading": "## Toy setting `{protocol}`", "sections": [
+                {"kind": "verdicts", "heading": "### Toy verdicts"},
+                {"kind": "paper_table", "heading": "### Toy Table 2",
+                 "paper_note": "paper: one seed"}]},
+        ],
+    }
+    (root / "toy.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
+    pd.DataFrame({"method": ["ce", "mae", "gce"] * 2, "group": ["0.2"] * 3 + ["0.4"] * 3,
+                  "wins": [1, 2, 3] * 2, "delta": [0.0] * 6, "mean_rank": [2.5, 2.0, 1.5] * 2}
+                 ).to_csv(root / "toy_table2.csv", index=False)
+    table = root / "studies.csv"
+    pd.DataFrame({"name": ["uci", "toy", "image"], "status": ["run", "run", "not run"],
+                  "reason": ["", "", "data not configured"],
+                  "claims": ["mixing_uci.yaml", "toy.yaml", ""]}).to_csv(table, index=False)
+    return table
+
+
+def test_second_study_renders_from_data_alone(results: Path, tmp_path: Path):
+    studies = _toy_study(tmp_path)
+    for group, ranks in (("0.2", [2.5, 2.0, 1.5]), ("0.4", [2.0, 2.5, 1.5])):
+        folder = results / "toy" / "sym" / "analysis" / group / "mean"
+        folder.mkdir(parents=True)
+        pd.DataFrame({"method": ["ce", "mae", "gce"], "wins": [1, 2, 3],
+                      "delta": [-1.0, 0.0, 1.0], "mean_rank": ranks}
+                     ).to_csv(folder / "table4.csv", index=False)
+        (folder / "friedman.json").write_text(json.dumps({"statistic": 9.0, "p_value": 0.01}))
+    text = render(results, studies=studies)
+    assert text.startswith("# lossbench results: CE/EL mixing on UCI-121; Toy losses under "
+                           "label noise\n")
+    assert "| `image` | – | not run: data not configured |" in text
+    assert "run: protocols `sym`; 3 claims" in text
+    toy = text.split("## Toy setting `sym`")[1]
+    rows = _verdict_rows(toy)
+    assert rows == {"GCE ranks first at every noise rate": "**reproduced**",
+                    "CE is worse than MAE": "**not reproduced**",  # at 0.4 CE ranks 2.0 < 2.5
+                    "The methods differ": "**reproduced**"}
+    assert "`ce` has a higher (worse) mean rank than the baseline and a negative ΔErr, for " \
+           "every noise rate" in toy
+    assert "0.4: ce: rank 2.00, ΔErr -1.00 (position 2/3) vs mae rank 2.50" in toy
+    assert "3 / +1.00 / 1.50 | 3 / +0.00 / 1.50" in toy  # ours | the toy paper's, per group
+    # the UCI study is unchanged by the second one
+    uci = render(results).split("## Datasets")[1]
+    assert text.split("## Datasets")[1].split("## Toy setting")[0] == uci
+
+
+def test_studies_section_says_what_was_not_run(results: Path, tmp_path: Path):
+    studies = _toy_study(tmp_path)  # toy listed as run, but no results/toy folder
+    text = render(results, studies=studies)
+    assert "| `toy` | Toy losses under label noise (Doe 2030, Table 2) | not run: no results " \
+           "(`toy/` missing) |" in text
+    assert "not run: data not configured" in text and "Toy verdicts" not in text
+
+
+def test_bad_claims_table_is_one_line(results: Path, tmp_path: Path):
+    studies = _toy_study(tmp_path)
+    spec = yaml.safe_load((tmp_path / "toy.yaml").read_text())
+    spec["claims"][0]["rule"] = {"kind": "best_rank", "method": "gce"}
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(LossbenchError, match=r"toy.yaml: claim 'gce_best': unknown rule kind "
+                                             r"'best_rank'; known: beat_baseline, "):
+        render(results, studies=studies)
+    spec["claims"][0]["rule"] = {"kind": "lowest_mean_rank", "methods": ["gce"]}
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(LossbenchError, match=r"rule lowest_mean_rank parameters \['methods'\]"):
+        render(results, studies=studies)

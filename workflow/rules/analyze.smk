@@ -1,10 +1,11 @@
-# Statistics per protocol x arch x (each seed | mean over seeds), with the paper's Table 4 beside.
+# Statistics per protocol x arch x (each seed | mean over seeds), with the paper's Table 4 beside;
+# the mixing paper's Fig. 1 drawn from the implemented losses.
 
 
 rule select_scores:
     input:
+        unpack(paper_input),
         scores=f"{UCI}/{{protocol}}/scores.csv",
-        paper=PAPER_TABLE,
     output:
         scores=f"{ANALYSIS}/scores.csv",
         paper=f"{ANALYSIS}/paper_table4.csv",
@@ -12,8 +13,12 @@ rule select_scores:
         "../envs/lossbench.yaml"
     log:
         f"{LOGS}/analyze/{{protocol}}/{{arch}}/{{selection}}_select.log",
-    script:
-        "../scripts/select_scores.py"
+    params:
+        paper=paper_args(),
+    shell:
+        "lossbench select {input.scores:q} --arch {wildcards.arch:q}"
+        " --selection {wildcards.selection:q} --out {output.scores:q}"
+        " --paper-out {output.paper:q} {params.paper:q} > {log:q} 2>&1"
 
 
 rule analyze:
@@ -34,15 +39,16 @@ rule analyze:
         f"{LOGS}/analyze/{{protocol}}/{{arch}}/{{selection}}.log",
     params:
         baseline=config["baseline"],
-        average=lambda wildcards: "--average-over seed" if wildcards.selection == "mean" else "",
+        average=lambda wildcards: ["--average-over", "seed"] if wildcards.selection == "mean"
+        else [],
         out=lambda wildcards, output: os.path.dirname(output.table4),
     # PYTHONHASHSEED: scikit-posthocs draws CD bars from sets of names; a fixed hash seed keeps
     # the drawing order, and so the figure bytes, the same from run to run
     shell:
-        "PYTHONHASHSEED=0 lossbench analyze {input.scores} --out {params.out}"
+        "PYTHONHASHSEED=0 lossbench analyze {input.scores:q} --out {params.out:q}"
         " --dataset-col dataset --method-col loss --score-col test_acc_pct"
-        " --baseline {params.baseline} {params.average} --drop-incomplete"
-        " --labels {input.labels} --paper-table {input.paper} > {log} 2>&1"
+        " --baseline {params.baseline:q} {params.average:q} --drop-incomplete"
+        " --labels {input.labels:q} --paper-table {input.paper:q} > {log:q} 2>&1"
 
 
 rule gradient_figure:
@@ -53,7 +59,5 @@ rule gradient_figure:
         "../envs/lossbench.yaml"
     log:
         f"{LOGS}/gradient_figure.log",
-    params:
-        out=lambda wildcards, output: os.path.dirname(output.png),
     shell:
-        "python -m analysis.gradient_figure --out {params.out} > {log} 2>&1"
+        "lossbench figure gradients --out {output.png:q} > {log:q} 2>&1"

@@ -28,7 +28,18 @@ def repo_path(path):
     return str(path if Path(path).is_absolute() else REPO / path)
 
 
-PAPER_TABLE = repo_path(config["paper_table"])
+# the paper's Table 4: the packaged copy unless the config names a file
+PAPER_TABLE = repo_path(config["paper_table"]) if config["paper_table"] else None
+
+
+def paper_input(wildcards=None):
+    """The configured paper table as a named input (so jobs rerun when it changes), or none."""
+    return {"paper_table": PAPER_TABLE} if PAPER_TABLE else {}
+
+
+def paper_args():
+    """--paper-table FILE when configured; else the commands use the packaged copy."""
+    return ["--paper-table", PAPER_TABLE] if PAPER_TABLE else []
 
 if config["baseline"] not in config["losses"]:
     raise ValueError(

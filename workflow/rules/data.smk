@@ -28,5 +28,5 @@ rule labels:
         f"{LOGS}/labels.log",
     params:
         losses=config["losses"],
-    script:
-        "../scripts/loss_labels.py"
+    shell:
+        "lossbench losses --select {params.losses:q} --out {output.labels:q} > {log:q} 2>&1"

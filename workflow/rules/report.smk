@@ -3,13 +3,13 @@
 
 rule report:
     input:
+        unpack(paper_input),
         datasets=f"{UCI}/datasets.csv",
         settings=expand(f"{UCI}/{{protocol}}/settings.json", protocol=config["protocols"]),
         timings=expand(f"{UCI}/{{protocol}}/timings.csv", protocol=config["protocols"]),
         tables=[f"{d}/table4.csv" for d in analysis_dirs()],
         friedman=[f"{d}/friedman.json" for d in analysis_dirs()],
         figure=rules.gradient_figure.output,
-        paper=PAPER_TABLE,
     output:
         f"{RESULTS}/README.md",
     conda:
@@ -19,6 +19,7 @@ rule report:
     params:
         results=lambda wildcards, input: os.path.dirname(os.path.dirname(input.datasets)),
         baseline=config["baseline"],
+        paper=paper_args(),
     shell:
-        "lossbench report --results-dir {params.results} --paper-table {input.paper}"
-        " --baseline {params.baseline} --out {output} > {log} 2>&1"
+        "lossbench report --results-dir {params.results:q} {params.paper:q}"
+        " --baseline {params.baseline:q} --out {output:q} > {log:q} 2>&1"

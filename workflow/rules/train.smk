@@ -1,6 +1,5 @@
 # One job per protocol x dataset: for each arch, one stacked fit of all losses x lrs x seeds
-# [x folds] (both archs in one process: torch is imported once, which measured ~2.5 s a job);
-# then the per-protocol tables.
+# [x folds] (both archs in one process: torch is imported once, which measured ~2.5 s a job).
 
 TRAIN_RESOURCES = config["resources"]["train"]
 
@@ -39,23 +38,3 @@ rule train:
         " --epochs {params.epochs} --batch-size {params.batch_size}"
         " --protocol {wildcards.protocol:q} --threads {threads} {params.data}"
         " --no-progress --out {params.out:q} > {log:q} 2>&1"
-
-
-rule collect:
-    input:
-        summaries=run_files("summary.csv"),
-        epochs=run_files("epochs.csv"),
-        configs=run_files("config.json"),
-        benchmarks=run_files("benchmark.tsv"),
-    output:
-        summary=f"{UCI}/{{protocol}}/summary.csv",
-        epochs=f"{UCI}/{{protocol}}/epochs.csv.gz",
-        scores=f"{UCI}/{{protocol}}/scores.csv",
-        timings=f"{UCI}/{{protocol}}/timings.csv",
-        settings=f"{UCI}/{{protocol}}/settings.json",
-    conda:
-        "../envs/lossbench.yaml"
-    log:
-        f"{LOGS}/collect/{{protocol}}.log",
-    script:
-        "../scripts/collect.py"

@@ -4,16 +4,16 @@ Computed by autograd from the implemented losses (``bench.losses``), not from re
 formulas: for each p_y a 2-class logit vector (0, log(p_y / (1 - p_y))) has target
 probability p_y, and the gradient w.r.t. the target logit q_y is read off.
 
-    python -m analysis.gradient_figure --out results/figures   # gradients.png, gradients.svg
+    lossbench figure gradients --out results/figures/gradients.png   # and gradients.svg
 """
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.figures import register_figure
 
 #: (label, loss id, make_loss parameters) of the curves, after the paper's Fig. 1.
 CURVES: list[tuple[str, str, dict[str, Any]]] = [
@@ -46,14 +46,14 @@ def gradient_curves(n_points: int = 999) -> tuple[np.ndarray, dict[str, np.ndarr
 
 
 def plot_gradients(p_y: np.ndarray, curves: dict[str, np.ndarray], ax: Any = None) -> Any:
-    """Draw the curves on ``ax`` (new figure if None) and return it."""
-    import matplotlib.pyplot as plt
-
+    """Draw the curves on ``ax`` (a new figure if None) and return it."""
+    import matplotlib
+    from matplotlib.figure import Figure
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(9.0, 4.8), constrained_layout=True)
+        ax = Figure(figsize=(9.0, 4.8), constrained_layout=True).add_subplot()
     styles = {"CE": ("black", "-", 2.2), "EL": ("tab:gray", "--", 2.2)}
-    mixes = plt.cm.viridis(np.linspace(0.0, 0.85, len(curves) - 2))
+    mixes = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.85, len(curves) - 2))
     k = 0
     for label, g in curves.items():
         if label in styles:
@@ -76,26 +76,8 @@ def plot_gradients(p_y: np.ndarray, curves: dict[str, np.ndarray], ax: Any = Non
     return ax
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("results/figures"),
-                        help="output folder (default: results/figures)")
-    args = parser.parse_args(argv)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from analysis._io import save_figure
-
+@register_figure("gradients", family="mixing")
+def make_figure() -> Any:
+    """Fig. 1 of Battash, Hazan, Wolf (AAAI 2022) from the implemented CE, EL and mixes."""
     p_y, curves = gradient_curves()
-    ax = plot_gradients(p_y, curves)
-    for ext in ("png", "svg"):
-        save_figure(ax.figure, args.out / f"gradients.{ext}", bbox_inches=None)
-    plt.close(ax.figure)
-    print(f"wrote {args.out / 'gradients.png'} and {args.out / 'gradients.svg'}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return plot_gradients(p_y, curves).figure

@@ -1,0 +1,185 @@
+"""The study step after training: merge the per-job tables of one protocol into its collected ones.
+
+A job is one folder written by `lossbench train` (summary.csv, epochs.csv, config.json) plus the
+Snakemake benchmark file (benchmark.tsv) when the pipeline ran it. Collected, in ``out``:
+
+summary.csv   every (dataset, arch, loss, seed, fold) row of the jobs
+epochs.csv.gz the per-epoch rows (gzip with mtime 0, so reruns give identical bytes), metrics to 4
+              significant digits to keep the committed file small (per-job files keep 6)
+scores.csv    summary averaged over folds (protocols klambauer4/kfold4 have 4): what analysis ranks
+timings.csv   wall time and peak memory of each job that has a benchmark file
+settings.json the training settings the jobs report (config.json), identical across jobs
+
+Reads tables only (no torch, no training code).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import LossbenchError
+from bench.io import write_csv, write_json
+
+KEYS = ["dataset", "arch", "loss", "seed"]
+EPOCHS_FLOAT_FORMAT = "%.4g"  # learning curves; the selection uses the per-job files
+# config.json keys that differ between jobs by nature (not a settings mismatch)
+PER_JOB = {"dataset", "out", "wall_time_s", "train_seconds", "model_steps", "n_samples",
+           "n_features", "n_classes"}
+REQUIRED = [*KEYS, "fold", "lr", "best_epoch", "val_acc", "test_acc", "diverged"]
+TIMING_COLUMNS = ["dataset", "arch", "seconds", "max_rss_mb", "start", "end"]
+OUTPUTS = ("summary.csv", "epochs.csv.gz", "scores.csv", "timings.csv", "settings.json")
+
+
+@dataclass(frozen=True)
+class Job:
+    """The files of one train job; ``benchmark`` is None outside the pipeline."""
+
+    summary: Path
+    epochs: Path
+    config: Path
+    benchmark: Path | None = None
+
+
+def find_jobs(runs: str | os.PathLike) -> list[Job]:
+    """Every job folder under ``runs`` (one holding a summary.csv), in name order."""
+    runs = Path(runs)
+    if not runs.is_dir():
+        raise LossbenchError(f"{runs}: no such folder; expected the runs folder of a protocol")
+    jobs = []
+    for folder in sorted(p for p in runs.iterdir() if (p / "summary.csv").is_file()):
+        bench = folder / "benchmark.tsv"
+        jobs.append(Job(folder / "summary.csv", folder / "epochs.csv", folder / "config.json",
+                        bench if bench.is_file() else None))
+    if not jobs:
+        raise LossbenchError(f"{runs}: no job outputs (no <job>/summary.csv); expected the "
+                             "folders written by `lossbench train`")
+    return jobs
+
+
+def jobs_from_lists(summaries: Sequence[str], epochs: Sequence[str], configs: Sequence[str],
+                    benchmarks: Sequence[str] = ()) -> list[Job]:
+    """Jobs from parallel file lists (the i-th file of each list belongs to job i)."""
+    if not summaries:
+        raise LossbenchError("--summaries: no job outputs given; expected one summary.csv per "
+                             "train job")
+    lists = {"--epochs": epochs, "--configs": configs}
+    if benchmarks:
+        lists["--benchmarks"] = benchmarks
+    for flag, files in lists.items():
+        if len(files) != len(summaries):
+            raise LossbenchError(f"{flag}: {len(files)} file(s) for {len(summaries)} "
+                                 "--summaries; expected one per job, in the same order")
+    bench = list(benchmarks) or [None] * len(summaries)
+    return [Job(Path(s), Path(e), Path(c), Path(b) if b else None)
+            for s, e, c, b in zip(summaries, epochs, configs, bench, strict=True)]
+
+
+def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+    if not path.is_file():
+        raise LossbenchError(f"{path}: no such file; expected a job output of `lossbench train`")
+    return pd.read_csv(path, **kwargs)
+
+
+def read_summaries(paths: Sequence[Path]) -> pd.DataFrame:
+    frames = []
+    for path in paths:
+        frame = _read_csv(path)
+        missing = [c for c in REQUIRED if c not in frame.columns]
+        if missing:
+            raise LossbenchError(
+                f"{path}: missing column(s) {', '.join(missing)}; expected at least {REQUIRED}"
+            )
+        frames.append(frame)
+    summary = pd.concat(frames, ignore_index=True)
+    return summary.sort_values([*KEYS, "fold"], kind="stable").reset_index(drop=True)
+
+
+def fold_average(summary: pd.DataFrame) -> pd.DataFrame:
+    """One score per (dataset, arch, loss, seed): the mean over folds, as the paper's protocol."""
+    grouped = summary.groupby(KEYS, sort=True)
+    scores = grouped.agg(
+        n_folds=("fold", "nunique"),
+        val_acc=("val_acc", "mean"),
+        test_acc=("test_acc", "mean"),
+        diverged=("diverged", "any"),
+    ).reset_index()
+    if scores["n_folds"].nunique() > 1:
+        counts = scores.groupby("dataset")["n_folds"].first()
+        raise LossbenchError(
+            f"summary: datasets have different fold counts {counts.value_counts().to_dict()}; "
+            "expected one protocol per table"
+        )
+    return scores
+
+
+def _read_config(path: Path) -> dict:
+    if not path.is_file():
+        raise LossbenchError(f"{path}: no such file; expected a job output of `lossbench train`")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise LossbenchError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def read_timings(jobs: Sequence[Job]) -> pd.DataFrame:
+    """Wall time and peak memory of each job that has a Snakemake benchmark file."""
+    rows = []
+    for job in jobs:
+        if job.benchmark is None:
+            continue
+        run = job.summary.parent
+        bench = _read_csv(job.benchmark, sep="\t").iloc[0]
+        end = os.path.getmtime(job.benchmark)
+        archs = _read_config(run / "config.json").get("archs", [])
+        rows.append({
+            "dataset": run.name,
+            "arch": "+".join(archs),
+            "seconds": float(bench["s"]),
+            "max_rss_mb": float(bench["max_rss"]) if bench["max_rss"] != "-" else None,
+            # start/end (unix time) let the report estimate the elapsed time of parallel jobs
+            "start": end - float(bench["s"]),
+            "end": end,
+        })
+    if not rows:
+        return pd.DataFrame(columns=TIMING_COLUMNS)
+    return pd.DataFrame(rows).sort_values(["dataset", "arch"]).reset_index(drop=True)
+
+
+def common_settings(paths: Sequence[Path]) -> dict:
+    """Settings shared by every job; a key that differs (other than dataset/arch) is listed."""
+    configs = [_read_config(p) for p in paths]
+    settings, varying = {}, {}
+    for key in sorted(set().union(*configs)):
+        values = [c.get(key) for c in configs]
+        if all(v == values[0] for v in values):
+            settings[key] = values[0]
+        elif key not in PER_JOB:
+            varying[key] = sorted({json.dumps(v, sort_keys=True) for v in values})
+    settings.pop("dataset", None)
+    settings["n_jobs"] = len(configs)
+    if varying:
+        settings["varying_across_jobs"] = varying
+    return settings
+
+
+def collect(jobs: Sequence[Job], out: str | os.PathLike, protocol: str) -> dict[str, Path]:
+    """Write the collected tables of ``jobs`` into ``out``; returns {file name: path}."""
+    out = Path(out)
+    summary = read_summaries([j.summary for j in jobs])
+    epochs = pd.concat([_read_csv(j.epochs) for j in jobs], ignore_index=True)
+    settings = common_settings([j.config for j in jobs])
+    settings["protocol"] = protocol
+    return {
+        "summary.csv": write_csv(out / "summary.csv", summary),
+        "epochs.csv.gz": write_csv(out / "epochs.csv.gz", epochs,
+                                   float_format=EPOCHS_FLOAT_FORMAT),
+        "scores.csv": write_csv(out / "scores.csv", fold_average(summary)),
+        "timings.csv": write_csv(out / "timings.csv", read_timings(jobs)),
+        "settings.json": write_json(out / "settings.json", settings),
+    }

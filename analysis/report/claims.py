@@ -1,0 +1,301 @@
+"""Studies and their claims as data, and the rules that decide whether a claim is reproduced.
+
+A study spec is a YAML file (package data under ``analysis/claims/``, or any path): the paper's
+claims, each with a rule from ``RULES`` and its parameters, and the report sections to show.
+The studies table (``analysis/claims/studies.csv``: name, status, reason, claims) lists every
+study of the suite, run or not. Adding a paper = a YAML file and a row, not Python.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from analysis.report.read import friedman_p
+from bench.errors import LossbenchError
+
+PACKAGE_DATA = files("analysis") / "claims"
+STUDIES_TABLE = PACKAGE_DATA / "studies.csv"
+STUDY_COLUMNS = ("name", "status", "reason", "claims")
+STATUSES = ("run", "not run")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of a paper (a row of a study's claims table)."""
+
+    id: str
+    claim: str  # as the paper states it
+    metric: str
+    test: str  # the statistical test behind it, or "none (...)"
+    paper_value: str
+    rule: str  # a key of RULES
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study spec: where its results are, its paper table, claims and report sections."""
+
+    name: str
+    title: str
+    paper: str
+    intro: str
+    results: str
+    source: str  # the spec file, for error messages
+    paper_table: Traversable | Path | None = None
+    primary_protocol: str | None = None
+    baseline: str = "ce"
+    group: str = "group"  # what claims range over ("for every architecture")
+    delta: str = "Δ"  # label of the score difference to the baseline
+    claims: tuple[Claim, ...] = ()
+    sections: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class StudyStatus:
+    """A row of the studies table, with its spec when it has claims."""
+
+    name: str
+    status: str
+    reason: str
+    study: Study | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: Claim
+    rule: str  # the rule as a sentence
+    reproduced: bool | None  # None: not testable from these results
+    evidence: str
+
+
+# ---------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``check(inputs, baseline, study, **params) -> (reproduced | None, evidence)``.
+
+    ``inputs`` maps each analysis group (arch) to its Table 4 (``needs="tables"``, indexed by
+    method id) or to its friedman.json (``needs="friedman"``). ``text`` is the rule as a
+    sentence, formatted with the parameters, ``group`` and ``delta``.
+    """
+
+    check: Callable[..., tuple[bool | None, str]]
+    text: str
+    needs: str = "tables"
+
+
+RULES: dict[str, Rule] = {}
+
+
+def register_rule(name: str, text: str, needs: str = "tables") -> Callable:
+    def decorate(check: Callable) -> Callable:
+        RULES[name] = Rule(check, text, needs)
+        return check
+
+    return decorate
+
+
+def _fmt_rank(table: pd.DataFrame, loss_id: str, delta: str) -> str:
+    row = table.loc[loss_id]
+    return f"{loss_id}: rank {row['mean_rank']:.2f}, {delta} {row['delta']:+.2f}"
+
+
+def _absent(tables: dict[str, pd.DataFrame], ids: list[str]) -> str | None:
+    for group, table in tables.items():
+        absent = [i for i in ids if i not in table.index]
+        if absent:
+            return f"not tested: {', '.join(absent)} absent from the {group} results"
+    return None
+
+
+@register_rule("lowest_mean_rank",
+               "`{method}` has the strictly lowest mean rank of all methods, for every {group}")
+def lowest_mean_rank(tables, baseline, study, method):
+    if (why := _absent(tables, [method])) is not None:
+        return None, why
+    ok, parts = True, []
+    for group, t in tables.items():
+        best = t["mean_rank"].min()
+        others = t.drop(index=method)["mean_rank"]
+        ok &= bool(t.loc[method, "mean_rank"] == best and (others > best).all())
+        parts.append(f"{group}: {method} {t.loc[method, 'mean_rank']:.2f} vs best other "
+                     f"{others.idxmin()} {others.min():.2f}")
+    return ok, "; ".join(parts)
+
+
+@register_rule("beat_baseline",
+               "each of {methods} has a lower mean rank than the baseline and a positive "
+               "{delta}, for every {group}")
+def beat_baseline(tables, baseline, study, methods):
+    if (why := _absent(tables, [*methods, baseline])) is not None:
+        return None, why
+    ok, parts = True, []
+    for group, t in tables.items():
+        base = t.loc[baseline, "mean_rank"]
+        for m in methods:
+            ok &= bool(t.loc[m, "mean_rank"] < base and t.loc[m, "delta"] > 0)
+        parts.append(f"{group}: {baseline} rank {base:.2f}; "
+                     + ", ".join(_fmt_rank(t, m, study.delta) for m in methods))
+    return ok, "; ".join(parts)
+
+
+@register_rule("worse_than_baseline",
+               "`{method}` has a higher (worse) mean rank than the baseline and a negative "
+               "{delta}, for every {group}")
+def worse_than_baseline(tables, baseline, study, method):
+    if (why := _absent(tables, [method, baseline])) is not None:
+        return None, why
+    ok, parts = True, []
+    for group, t in tables.items():
+        worse = t.loc[method, "mean_rank"] > t.loc[baseline, "mean_rank"]
+        ok &= bool(worse and t.loc[method, "delta"] < 0)
+        position = int(t["mean_rank"].rank(method="min").loc[method])
+        parts.append(f"{group}: {_fmt_rank(t, method, study.delta)} (position "
+                     f"{position}/{len(t)}) vs {baseline} rank "
+                     f"{t.loc[baseline, 'mean_rank']:.2f}")
+    return ok, "; ".join(parts)
+
+
+@register_rule("friedman_p_below", "Friedman p < {alpha:g}, for every {group}",
+               needs="friedman")
+def friedman_p_below(friedmans, baseline, study, alpha):
+    if not friedmans:
+        return None, "not tested: no friedman.json"
+    ok, parts = True, []
+    for group, f in friedmans.items():
+        p = friedman_p(f)
+        if p is None:
+            return None, f"not tested: no p-value in the {group} friedman.json"
+        ok &= bool(p < alpha)
+        stat = f.get("statistic", f.get("chi2", float("nan")))
+        parts.append(f"{group}: statistic {float(stat):.2f}, p = {p:.2e}")
+    return ok, "; ".join(parts)
+
+
+def rule_text(claim: Claim, study: Study) -> str:
+    """The claim's rule as a sentence (list parameters become `a`, `b`, ...)."""
+    params = {k: ", ".join(f"`{x}`" for x in v) if isinstance(v, list) else v
+              for k, v in claim.params.items()}
+    return RULES[claim.rule].text.format(**params, group=study.group, delta=study.delta)
+
+
+def verdicts(study: Study, tables: dict[str, pd.DataFrame], friedmans: dict[str, dict],
+             baseline: str) -> list[Verdict]:
+    """One verdict per claim of ``study`` from one selection's per-group tables."""
+    out = []
+    for claim in study.claims:
+        rule = RULES[claim.rule]
+        if rule.needs == "friedman":
+            reproduced, evidence = rule.check(friedmans, baseline, study, **claim.params)
+        elif not tables:
+            reproduced, evidence = None, "not tested: no table4.csv"
+        else:
+            reproduced, evidence = rule.check(tables, baseline, study, **claim.params)
+        out.append(Verdict(claim, rule_text(claim, study), reproduced, evidence))
+    return out
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _resource(name: str, base: Path | None) -> Traversable | Path:
+    """A file named in a table: relative to the table's folder if it exists there, else
+    package data (``analysis/claims/``, or ``analysis/<folder>/`` for a name with a folder)."""
+    if base is not None and (base / name).is_file():
+        return base / name
+    if Path(name).is_absolute():
+        return Path(name)
+    if "/" in name:  # another folder of the package, e.g. paper_tables/mixing_table4.csv
+        from importlib import resources
+
+        return resources.files("analysis").joinpath(*name.split("/"))
+    return PACKAGE_DATA / name
+
+
+def _claim(entry: Any, source: str) -> Claim:
+    need = ("id", "claim", "metric", "test", "paper_value", "rule")
+    if not isinstance(entry, dict) or any(k not in entry for k in need):
+        raise LossbenchError(f"{source}: each claim needs keys {', '.join(need)}; got {entry!r}")
+    rule = dict(entry["rule"]) if isinstance(entry["rule"], dict) else {"kind": entry["rule"]}
+    kind = rule.pop("kind", None)
+    if kind not in RULES:
+        raise LossbenchError(f"{source}: claim {entry['id']!r}: unknown rule kind {kind!r}; "
+                             f"known: {', '.join(sorted(RULES))}")
+    try:
+        inspect.signature(RULES[kind].check).bind(None, None, None, **rule)
+    except TypeError as exc:
+        raise LossbenchError(f"{source}: claim {entry['id']!r}: rule {kind} parameters "
+                             f"{sorted(rule)} do not fit ({exc})") from exc
+    return Claim(str(entry["id"]), str(entry["claim"]), str(entry["metric"]),
+                 str(entry["test"]), str(entry["paper_value"]), kind, rule)
+
+
+def load_study(source: str | os.PathLike | Traversable) -> Study:
+    """Read a study spec (YAML); a relative ``paper_table`` is resolved like the spec itself."""
+    if isinstance(source, str | os.PathLike):
+        source = Path(source)
+    name = str(source)
+    try:
+        spec = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise LossbenchError(f"{name}: cannot read the study spec ({exc})") from exc
+    need = ("study", "title", "results", "claims", "sections")
+    if not isinstance(spec, dict) or any(k not in spec for k in need):
+        raise LossbenchError(f"{name}: a study spec needs keys {', '.join(need)}")
+    claims = tuple(_claim(c, name) for c in spec["claims"] or ())
+    ids = [c.id for c in claims]
+    if len(set(ids)) != len(ids):
+        raise LossbenchError(f"{name}: duplicate claim ids in {ids}")
+    base = source.parent if isinstance(source, Path) else None
+    table = spec.get("paper_table")
+    return Study(
+        name=str(spec["study"]), title=str(spec["title"]), paper=str(spec.get("paper", "")),
+        intro=str(spec.get("intro", "")), results=str(spec["results"]), source=name,
+        paper_table=_resource(table, base) if table else None,
+        primary_protocol=spec.get("primary_protocol"), baseline=str(spec.get("baseline", "ce")),
+        group=str(spec.get("group", "group")), delta=str(spec.get("delta", "Δ")),
+        claims=claims, sections=tuple(spec["sections"]),
+    )
+
+
+def load_studies(table: str | os.PathLike | None = None) -> list[StudyStatus]:
+    """The studies table (default: the packaged one) with each listed spec loaded."""
+    source = Path(table) if table is not None else STUDIES_TABLE
+    if not source.is_file():
+        raise LossbenchError(f"{source}: no such file; expected a studies table "
+                             f"({','.join(STUDY_COLUMNS)})")
+    with source.open("rb") as handle:
+        rows = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    missing = [c for c in STUDY_COLUMNS if c not in rows.columns]
+    if missing:
+        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected "
+                             f"{list(STUDY_COLUMNS)}")
+    base = Path(table).parent if table is not None else None
+    out = []
+    for row in rows.itertuples():
+        if row.status not in STATUSES:
+            raise LossbenchError(f"{source}: study {row.name!r}: status {row.status!r}; "
+                                 f"expected one of {', '.join(STATUSES)}")
+        study = load_study(_resource(row.claims, base)) if row.claims else None
+        out.append(StudyStatus(row.name, row.status, row.reason, study))
+    return out
+
+
+def default_paper_table(study: str = "uci") -> Traversable | Path:
+    """The packaged paper table of ``study`` (the mixing paper's Table 4 for ``uci``)."""
+    for row in load_studies():
+        if row.name == study and row.study is not None and row.study.paper_table is not None:
+            return row.study.paper_table
+    raise LossbenchError(f"study {study!r}: no packaged paper table")

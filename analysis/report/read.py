@@ -1,0 +1,151 @@
+"""Reading one study's results folder (CONTRIBUTING.md layout) into plain objects.
+
+``<study>/datasets.csv``, ``<study>/losses.csv`` (display labels) and per protocol
+``<study>/<protocol>/{settings.json,timings.csv,scores.csv}`` and
+``<study>/<protocol>/analysis/<arch>/<seedN|mean>/{table4.csv,friedman.json,*.png}``.
+Missing files become None (the renderer says they are missing); malformed ones stop with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import LossbenchError
+
+TABLE_COLUMNS = ("method", "wins", "delta", "mean_rank")
+PAPER_COLUMNS = ("method", "group", "wins", "delta", "mean_rank")
+
+
+@dataclass
+class Selection:
+    """Analysis outputs of one protocol x arch x (seedN | mean) folder."""
+
+    path: Path
+    table: pd.DataFrame | None  # index = loss id; columns wins, delta, mean_rank
+    friedman: dict | None
+
+
+@dataclass
+class Protocol:
+    name: str
+    path: Path
+    settings: dict
+    timings: pd.DataFrame | None
+    scores: pd.DataFrame | None
+    # arch -> selection name ("mean", "seed0", ...) -> outputs
+    analysis: dict[str, dict[str, Selection]] = field(default_factory=dict)
+
+    def selection_names(self) -> list[str]:
+        """``mean`` first (what verdicts are decided on), then the seeds in numeric order."""
+        names = {s for sels in self.analysis.values() for s in sels}
+        seeds = sorted((s for s in names if s != "mean"), key=lambda s: (len(s), s))
+        return (["mean"] if "mean" in names else []) + seeds
+
+
+@dataclass
+class StudyResults:
+    """Everything a study's results folder holds."""
+
+    path: Path
+    datasets: pd.DataFrame | None
+    protocols: list[Protocol]
+    labels: dict[str, str]  # loss id -> display label, in display order
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise LossbenchError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def read_labels(path: Path) -> dict[str, str]:
+    labels = _read_csv(path)
+    if labels is None or not {"method", "label"} <= set(labels.columns):
+        return {}
+    return dict(zip(labels["method"], labels["label"], strict=True))
+
+
+def read_table4(path: Path, labels: dict[str, str]) -> pd.DataFrame | None:
+    """Our Table 4 indexed by loss id (a table keyed by display label is mapped back)."""
+    table = _read_csv(path)
+    if table is None:
+        return None
+    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise LossbenchError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected {list(TABLE_COLUMNS)}"
+        )
+    by_label = {label: loss_id for loss_id, label in labels.items()}
+    table["method"] = [by_label.get(m, m) for m in table["method"]]
+    optional = [c for c in ("mean_rank_min",) if c in table.columns]
+    return table.set_index("method")[list(TABLE_COLUMNS[1:]) + optional]
+
+
+def read_paper_table(source: str | os.PathLike | Traversable) -> pd.DataFrame:
+    """A paper's table (method,group,wins,delta,mean_rank) from a path or package resource."""
+    source = source if hasattr(source, "open") else Path(source)
+    if not source.is_file():
+        raise LossbenchError(f"{source}: no such file; expected the paper's table "
+                             f"({','.join(PAPER_COLUMNS)})")
+    with source.open("rb") as handle:
+        paper = pd.read_csv(handle, dtype={"group": str})  # groups are folder names
+    if not set(PAPER_COLUMNS) <= set(paper.columns):
+        raise LossbenchError(f"{source}: expected columns {sorted(PAPER_COLUMNS)}, "
+                             f"got {list(paper.columns)}")
+    return paper
+
+
+def friedman_p(friedman: dict | None) -> float | None:
+    if not friedman:
+        return None
+    for key in ("p_value", "pvalue", "p"):
+        if key in friedman:
+            return float(friedman[key])
+    return None
+
+
+def read_protocol(path: Path, labels: dict[str, str]) -> Protocol:
+    protocol = Protocol(
+        name=path.name,
+        path=path,
+        settings=read_json(path / "settings.json") or {},
+        timings=_read_csv(path / "timings.csv"),
+        scores=_read_csv(path / "scores.csv"),
+    )
+    analysis = path / "analysis"
+    if analysis.is_dir():
+        for arch_dir in sorted(p for p in analysis.iterdir() if p.is_dir()):
+            protocol.analysis[arch_dir.name] = {
+                sel.name: Selection(
+                    path=sel,
+                    table=read_table4(sel / "table4.csv", labels),
+                    friedman=read_json(sel / "friedman.json"),
+                )
+                for sel in sorted(p for p in arch_dir.iterdir() if p.is_dir())
+            }
+    return protocol
+
+
+def read_study(path: Path, primary_protocol: str | None = None) -> StudyResults:
+    """A study folder (e.g. ``results/uci``); the primary protocol is listed first."""
+    labels = read_labels(path / "losses.csv")
+    protocols = [
+        read_protocol(p, labels)
+        for p in sorted(path.iterdir())
+        if p.is_dir() and ((p / "scores.csv").is_file() or (p / "analysis").is_dir())
+    ]
+    protocols.sort(key=lambda p: (p.name != primary_protocol, p.name))
+    return StudyResults(path, _read_csv(path / "datasets.csv"), protocols, labels)

@@ -1,0 +1,389 @@
+"""results/README.md as Markdown: a header, the studies table, then each study's sections.
+
+A study's sections come from its spec (analysis/claims/*.yaml, ``sections``); each names a kind
+registered here with ``@section``. Section functions know the pipeline's file layout and the
+Table 4 format (wins, delta, mean rank), never a paper: claims and their rules are data
+(``analysis.report.claims``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.report.claims import StudyStatus, Verdict, verdicts
+from analysis.report.read import Protocol, StudyResults, friedman_p
+from bench.errors import LossbenchError
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a section sees: one study (and, inside ``protocols``, one protocol)."""
+
+    status: StudyStatus
+    results: StudyResults
+    paper: pd.DataFrame | None
+    baseline: str
+    results_dir: Path
+    readme_dir: Path
+    protocol: Protocol | None = None
+
+    @property
+    def study(self):
+        return self.status.study
+
+
+@dataclass(frozen=True)
+class Section:
+    render: Callable[..., list[str] | None]  # (ctx, **options); None: leave the section out
+    own_heading: bool = False  # the function writes its heading(s) itself
+
+
+SECTIONS: dict[str, Section] = {}
+
+
+def section(kind: str, own_heading: bool = False) -> Callable:
+    def decorate(fn: Callable) -> Callable:
+        SECTIONS[kind] = Section(fn, own_heading)
+        return fn
+
+    return decorate
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "n/a"
+    hours, rest = divmod(int(round(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _rel(path: Path, base: Path) -> str:
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+def mark(reproduced: bool | None) -> str:
+    return {True: "**reproduced**", False: "**not reproduced**", None: "not tested"}[reproduced]
+
+
+def selection_verdicts(ctx: Context, protocol: Protocol, selection: str) -> list[Verdict]:
+    """The study's verdicts on one selection (``mean`` = averaged over seeds) of a protocol."""
+    tables = {arch: sels[selection].table for arch, sels in protocol.analysis.items()
+              if selection in sels and sels[selection].table is not None}
+    friedmans = {arch: sels[selection].friedman for arch, sels in protocol.analysis.items()
+                 if selection in sels and sels[selection].friedman is not None}
+    return verdicts(ctx.study, tables, friedmans, ctx.baseline)
+
+
+def render_sections(ctx: Context, specs: tuple[dict, ...] | list[dict]) -> list[str]:
+    lines = []
+    for spec in specs:
+        kind = SECTIONS[spec["kind"]]
+        options = {k: v for k, v in spec.items() if k not in ("kind", "heading")}
+        if kind.own_heading:
+            lines += kind.render(ctx, heading=spec.get("heading"), **options)
+            continue
+        body = kind.render(ctx, **options)
+        if body is None:
+            continue
+        if spec.get("heading"):
+            name = ctx.protocol.name if ctx.protocol is not None else ""
+            lines += [spec["heading"].format(protocol=name), ""]
+        lines += body
+    return lines
+
+
+def check_sections(specs, source: str) -> None:
+    """Every section kind is known (nested ``sections`` too): one line naming the spec if not."""
+    for spec in specs:
+        kind = spec.get("kind") if isinstance(spec, dict) else None
+        if kind not in SECTIONS:
+            raise LossbenchError(f"{source}: unknown section kind {kind!r}; known: "
+                                 f"{', '.join(sorted(SECTIONS))}")
+        check_sections(spec.get("sections", ()), source)
+
+
+# ---------------------------------------------------------------- study sections
+
+
+@section("datasets")
+def datasets_section(ctx: Context) -> list[str]:
+    datasets, protocols = ctx.results.datasets, ctx.results.protocols
+    if datasets is None:
+        folder = _rel(ctx.results.path / "datasets.csv", ctx.results_dir)
+        return [f"No dataset table (`{folder}`) in this results folder.", ""]
+    status = datasets["status"].astype(str)
+    ok = datasets[status == "ok"]
+    missing = datasets[status == "missing"]
+    invalid = datasets[status.str.startswith("invalid")]
+    lines = [f"{len(datasets)} datasets configured: {len(ok)} available and used, "
+             f"{len(missing)} missing from the source, {len(invalid)} invalid."]
+    if len(missing):
+        lines.append(f"Missing (not trained, not ranked): {', '.join(missing['name'])}.")
+    for _, row in invalid.iterrows():
+        lines.append(f"Invalid: {row['name']} ({row['status']}).")
+    for p in protocols:
+        if p.scores is not None:
+            lines.append(f"Protocol `{p.name}`: {p.scores['dataset'].nunique()} datasets "
+                         f"in scores.csv.")
+    names = ", ".join(ok["name"])
+    return [*lines, "", f"<details><summary>Datasets used</summary>\n\n{names}\n\n</details>", ""]
+
+
+@section("protocols", own_heading=True)
+def protocols_section(ctx: Context, heading: str | None, sections: list[dict]) -> list[str]:
+    lines = []
+    for p in ctx.results.protocols:
+        if heading:
+            lines += [heading.format(protocol=p.name), ""]
+        lines += render_sections(replace(ctx, protocol=p), sections)
+    return lines
+
+
+@section("protocol_changes")
+def protocol_changes_section(ctx: Context) -> list[str] | None:
+    """Verdicts of every protocol next to the primary one's (left out with a single protocol)."""
+    usable = [p for p in ctx.results.protocols if p.selection_names()]
+    if len(usable) < 2:
+        return None
+    primary, others = usable[0], usable[1:]
+    ref = selection_verdicts(ctx, primary, primary.selection_names()[0])
+    header = ["claim", f"`{primary.name}`"] + [f"`{p.name}`" for p in others]
+    rows, changed = [], []
+    per = {p.name: selection_verdicts(ctx, p, p.selection_names()[0]) for p in others}
+    for i, v in enumerate(ref):
+        row = [v.claim.claim, mark(v.reproduced)]
+        for p in others:
+            other = per[p.name][i].reproduced
+            row.append(mark(other))
+            if other != v.reproduced:
+                changed.append(f"“{v.claim.claim}” under `{p.name}`")
+        rows.append(row)
+    return [*md_table(header, rows), "",
+            ("Verdicts that change: " + "; ".join(changed) + ".") if changed
+            else "No verdict changes between protocols.", ""]
+
+
+@section("figures")
+def figures_section(ctx: Context, glob: str) -> list[str]:
+    """Figures of the results folder matching ``glob`` (e.g. ``figures/*.png``)."""
+    figures = sorted(ctx.results_dir.glob(glob))
+    return [f"![{f.stem}]({_rel(f, ctx.readme_dir)})" for f in figures] or ["Not generated."]
+
+
+# ---------------------------------------------------------------- protocol sections
+
+SETTING_KEYS = ("protocol", "archs", "arch", "losses", "lrs", "seeds", "epochs", "batch_size",
+                "threads", "n_jobs", "selection")
+
+
+@section("settings")
+def settings_section(ctx: Context) -> list[str]:
+    settings = ctx.protocol.settings
+    if not settings:
+        return ["No settings.json.", ""]
+    keys = [k for k in SETTING_KEYS if k in settings]
+    keys += [k for k in sorted(settings) if k not in keys and k != "varying_across_jobs"]
+    lines = [f"- {key}: `{json.dumps(settings[key], default=str)}`" for key in keys]
+    if "varying_across_jobs" in settings:
+        lines.append(f"- differing between jobs: `{json.dumps(settings['varying_across_jobs'])}`")
+    return [*lines, ""]
+
+
+@section("timing")
+def timing_section(ctx: Context) -> list[str]:
+    p, t = ctx.protocol, ctx.protocol.timings
+    if t is None or t.empty:
+        return [f"Wall time: no timings.csv for `{p.name}`.", ""]
+    elapsed = float(t["end"].max() - t["start"].min())
+    slow = t.loc[t["seconds"].idxmax()]
+    return [
+        f"Wall time (`{p.name}`, {len(t)} train jobs, from Snakemake benchmark files): "
+        f"sum of job times {duration(float(t['seconds'].sum()))}; elapsed from first job start "
+        f"to last job end {duration(elapsed)}; slowest job {slow['dataset']}/{slow['arch']} "
+        f"{duration(float(slow['seconds']))}.",
+        "",
+    ]
+
+
+@section("verdicts")
+def verdicts_section(ctx: Context) -> list[str]:
+    names = ctx.protocol.selection_names()
+    if not names:
+        return ["No analysis folders: no verdicts.", ""]
+    main = names[0]
+    per_sel = {name: selection_verdicts(ctx, ctx.protocol, name) for name in names}
+    lines = [f"Decided on `{main}` (seed-averaged as the paper) with the rule stated per claim; "
+             "the last column repeats the rule on each seed alone.", ""]
+    rows = []
+    for i, v in enumerate(per_sel[main]):
+        by_seed = ", ".join(f"{n}: {mark(per_sel[n][i].reproduced).strip('*')}"
+                            for n in names if n != main) or "–"
+        rows.append([v.claim.claim, mark(v.reproduced), v.rule, v.evidence, by_seed])
+    return [*lines, *md_table(["claim", "verdict", "rule", "numbers", "per seed"], rows), ""]
+
+
+def _cell(table: pd.DataFrame | None, loss_id: str) -> str:
+    if table is None or loss_id not in table.index:
+        return "–"
+    row = table.loc[loss_id]
+    return f"{row['wins']:g} / {row['delta']:+.2f} / {row['mean_rank']:.2f}"
+
+
+@section("paper_table")
+def paper_table_section(ctx: Context, paper_note: str = "paper") -> list[str]:
+    """Our seed-averaged Table 4 next to the paper's, per group (arch)."""
+    protocol, labels, paper = ctx.protocol, ctx.results.labels, ctx.paper
+    archs = [a for a in protocol.analysis if "mean" in protocol.analysis[a]]
+    if not archs:
+        return ["No seed-averaged analysis (analysis/<arch>/mean) for this protocol.", ""]
+    ours = {a: protocol.analysis[a]["mean"].table for a in archs}
+    ids = list(labels) or sorted({i for t in ours.values() if t is not None for i in t.index})
+    header = ["method"]
+    for arch in archs:
+        header += [f"{arch}: ours", f"{arch}: paper"]
+    rows = []
+    for loss_id in ids:
+        row = [f"{labels.get(loss_id, loss_id)} (`{loss_id}`)"]
+        for arch in archs:
+            theirs = None
+            if paper is not None:
+                theirs = paper[paper["group"] == arch].set_index("method")
+            row += [_cell(ours[arch], loss_id), _cell(theirs, loss_id)]
+        rows.append(row)
+    return [
+        f"Each cell: #wins / {ctx.study.delta} vs `{ctx.baseline}` / mean rank, averaged over "
+        f"seeds ({paper_note}; ours: the datasets listed above). `–`: not run or not in the "
+        "paper.",
+        "",
+        *md_table(header, rows),
+        "",
+    ]
+
+
+@section("tie_convention")
+def tie_convention_section(ctx: Context) -> list[str] | None:
+    """Mean ranks under the paper's tie convention, which its Table 4 implies."""
+    protocol, labels, paper = ctx.protocol, ctx.results.labels, ctx.paper
+    archs = [a for a in protocol.analysis if "mean" in protocol.analysis[a]
+             and protocol.analysis[a]["mean"].table is not None
+             and "mean_rank_min" in protocol.analysis[a]["mean"].table.columns]
+    if not archs or paper is None:
+        return None
+    ours = {a: protocol.analysis[a]["mean"].table for a in archs}
+    sums = []
+    for arch in archs:
+        theirs = paper[paper["group"] == arch]["mean_rank"]
+        k = len(ours[arch])
+        sums.append(f"{arch} {theirs.sum():.2f}")
+    header = ["method"] + [f"{a}: {c}" for a in archs for c in ("ours, ties averaged",
+                                                                "ours, ties → best rank", "paper")]
+    rows = []
+    for loss_id in ours[archs[0]].index:
+        row = [f"{labels.get(loss_id, loss_id)} (`{loss_id}`)"]
+        for arch in archs:
+            t = ours[arch]
+            p = paper[(paper["group"] == arch) & (paper["method"] == loss_id)]["mean_rank"]
+            row += [f"{t.loc[loss_id, 'mean_rank']:.2f}", f"{t.loc[loss_id, 'mean_rank_min']:.2f}",
+                    f"{float(p.iloc[0]):.2f}" if len(p) else "–"]
+        rows.append(row)
+    return [
+        f"With {k} methods, mean ranks that average ties sum to {k * (k + 1) / 2:g}; the paper's "
+        f"sum to {', '.join(sums)}, so it must have given tied methods (frequent on small UCI "
+        "datasets) a better rank. Our verdicts use averaged ranks (Demšar 2006); the column "
+        "\"ties → best rank\" is the closest match to the paper's numbers.",
+        "",
+        *md_table(header, rows),
+        "",
+    ]
+
+
+@section("friedman")
+def friedman_section(ctx: Context) -> list[str]:
+    protocol, rows = ctx.protocol, []
+    for arch, sels in protocol.analysis.items():
+        for name in protocol.selection_names():
+            f = sels.get(name).friedman if name in sels else None
+            p = friedman_p(f)
+            if f is None or p is None:
+                rows.append([arch, name, "–", "–", "–", "–"])
+                continue
+            stat = f.get("statistic", f.get("chi2", float("nan")))
+            rows.append([arch, name, f"{float(stat):.2f}", f"{p:.2e}",
+                         f.get("n_datasets", "–"), f.get("n_methods", "–")])
+    return [*md_table(["arch", "seeds", "statistic", "p-value", "datasets", "methods"], rows), ""]
+
+
+@section("analysis_figures")
+def analysis_figures_section(ctx: Context,
+                             files: tuple[str, ...] = ("cd_diagram.png",
+                                                       "performance_profile.png")) -> list[str]:
+    protocol, lines = ctx.protocol, []
+    for arch, sels in protocol.analysis.items():
+        for name in protocol.selection_names():
+            if name not in sels:
+                continue
+            shown = [p for p in (sels[name].path / f for f in files) if p.is_file()]
+            title = "averaged over seeds" if name == "mean" else name
+            lines.append(f"**{arch}, {title}**" + ("" if shown else ": no figures"))
+            lines.append("")
+            lines += [f"![{p.stem} {arch} {name}]({_rel(p, ctx.readme_dir)})" for p in shown]
+            lines.append("")
+    return lines
+
+
+# ---------------------------------------------------------------- the page
+
+
+def studies_section(rows: list[tuple[StudyStatus, StudyResults | None]]) -> list[str]:
+    """Every study of the suite with its status: run (with what was found) or not run, why."""
+    table = []
+    for status, results in rows:
+        study = status.study
+        what = f"{study.title} ({study.paper})" if study is not None and study.paper else (
+            study.title if study is not None else "–")
+        if results is not None:
+            protocols = ", ".join(f"`{p.name}`" for p in results.protocols) or "none"
+            state = f"run: protocols {protocols}; {len(study.claims)} claims"
+        elif status.status == "run":
+            folder = study.results if study is not None else status.name
+            state = f"not run: no results (`{folder}/` missing)"
+        else:
+            state = f"not run: {status.reason or 'no reason given'}"
+        table.append([f"`{status.name}`", what, state])
+    return ["## Studies", "", *md_table(["study", "claims", "status"], table), ""]
+
+
+def render_page(rows: list[tuple[StudyStatus, StudyResults | None]],
+                contexts: list[Context], results_dir: Path) -> str:
+    titles = "; ".join(c.study.title for c in contexts)
+    lines = [
+        f"# lossbench results: {titles}",
+        "",
+        "Generated by `lossbench report` (the `report` rule of the Snakefile); do not edit by "
+        "hand. Regenerate with `snakemake --cores N` (or `lossbench report --results-dir "
+        f"{results_dir.as_posix()}`).",
+        "",
+    ]
+    for ctx in contexts:
+        found = ", ".join(f"`{p.name}`" for p in ctx.results.protocols) or "none"
+        lines += [f"{ctx.study.intro} Protocols found: {found}.", ""]
+    lines += studies_section(rows)
+    for ctx in contexts:
+        lines += render_sections(ctx, ctx.study.sections)
+    return "\n".join(lines).rstrip() + "\n"

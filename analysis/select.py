@@ -1,0 +1,57 @@
+"""The slice of a protocol's scores that one analysis folder ranks: one arch, one seed or all seeds.
+
+The `mean` selection keeps every seed; `lossbench analyze --average-over seed` averages them per
+dataset and method, as the paper's Table 4 (average of two seeds). The paper's Table 4 rows of
+the same architecture are sliced beside, for the side-by-side table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pandas as pd
+
+from bench.errors import LossbenchError
+
+PAPER_COLUMNS = ["method", "group", "wins", "delta", "mean_rank"]
+SELECTION = re.compile(r"mean|seed(\d+)")
+
+
+def select_scores(scores: pd.DataFrame, arch: str, selection: str, source: str = "scores",
+                  log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Rows of ``arch`` and ``selection`` (``mean`` or ``seedN``) with accuracies in percent.
+
+    Cells whose every lr diverged have no score: they are left out (analyze drops and reports
+    the dataset) and each is named through ``log``.
+    """
+    match = SELECTION.fullmatch(selection)
+    if match is None:
+        raise LossbenchError(f"--selection: expected 'mean' or 'seed<N>'; got {selection!r}")
+    missing = [c for c in ("arch", "seed", "val_acc", "test_acc") if c not in scores.columns]
+    if missing:
+        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected the "
+                             "scores.csv of `lossbench collect`")
+    scores = scores[scores["arch"] == arch]
+    if match.group(1) is not None:
+        scores = scores[scores["seed"] == int(match.group(1))]
+    if scores.empty:
+        raise LossbenchError(
+            f"{source}: no rows for arch={arch}, {selection}; "
+            "expected the train jobs of this arch and seed"
+        )
+    scores = scores.assign(test_acc_pct=100 * scores["test_acc"],
+                           val_acc_pct=100 * scores["val_acc"])
+    for row in scores[scores["test_acc"].isna()].itertuples():
+        log(f"no score (every lr diverged): {row.dataset} {row.loss} seed {row.seed}")
+    return scores.dropna(subset=["test_acc"])
+
+
+def paper_slice(paper: pd.DataFrame, group: str, source: str = "paper table") -> pd.DataFrame:
+    """The paper's rows of one group (architecture), without the group column."""
+    missing = [c for c in PAPER_COLUMNS if c not in paper.columns]
+    if missing:
+        raise LossbenchError(
+            f"{source}: missing column(s) {', '.join(missing)}; expected {PAPER_COLUMNS}"
+        )
+    return paper[paper["group"] == group].drop(columns="group")

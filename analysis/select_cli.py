@@ -1,0 +1,48 @@
+"""`lossbench select`: the scores one analysis folder ranks, and the paper's rows beside them.
+
+Light at import time (argparse only); pandas loads inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = ("Slice a protocol's scores.csv to one arch and one seed (or all seeds, 'mean'), with "
+        "accuracies in percent, and the paper table to the same arch.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scores", help="scores.csv written by `lossbench collect`")
+    parser.add_argument("--arch", required=True, help="architecture (analysis group) to keep")
+    parser.add_argument("--selection", required=True,
+                        help="'seed<N>' for one seed, 'mean' for all seeds (averaged by analyze)")
+    parser.add_argument("--out", required=True, help="output CSV of the selected scores")
+    parser.add_argument("--paper-out", default=None,
+                        help="output CSV of the paper table's rows of this arch (optional)")
+    parser.add_argument("--paper-table", default=None,
+                        help="the paper's table (method,group,wins,delta,mean_rank; default: "
+                             "the packaged Table 4 of the mixing paper)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from analysis.report.claims import default_paper_table
+    from analysis.report.read import read_paper_table
+    from analysis.select import paper_slice, select_scores
+    from bench.errors import LossbenchError
+    from bench.io import write_csv
+
+    try:
+        scores = pd.read_csv(args.scores)
+    except FileNotFoundError as exc:
+        raise LossbenchError(f"{args.scores}: no such file; expected the scores.csv of "
+                             "`lossbench collect`") from exc
+    selected = select_scores(scores, args.arch, args.selection, source=args.scores)
+    write_csv(args.out, selected)
+    print(f"{args.out}: {len(selected)} rows ({args.arch}, {args.selection})")
+    if args.paper_out:
+        source = args.paper_table or default_paper_table()
+        write_csv(args.paper_out, paper_slice(read_paper_table(source), args.arch, str(source)))
+        print(f"{args.paper_out}: the paper's rows for {args.arch}")
+    return 0
