@@ -9,8 +9,11 @@ This is kuangliu's form, not the paper's (whose 8x64d has 34.4M parameters, Tabl
 CIFAR codebases of the mixing paper and COT (Chen et al. 2019) use.
 
 Registered: ``resnext29_2x64d`` (cardinality 2, width 64: 9,128,778 parameters for 10 classes,
-kuangliu's ``ResNeXt29_2x64d``, the ResNeXt-29 of COT's Table 1 and hence of the mixing paper's
-Table 5) and ``resnext29_32x4d`` (cardinality 32, width 4: 4,774,218 parameters for 10 classes).
+kuangliu's ``ResNeXt29_2x64d``) and ``resnext29_32x4d`` (cardinality 32, width 4: 4,774,218).
+The mixing paper names neither; COT (Chen et al. 2019, the mixing paper's Table 5 protocol) uses
+kuangliu's models (its repository's PreActResNet.py is kuangliu's), and to our recollection its
+ResNeXt-29 is 2x64d (not checked against the COT paper here). Counts: the thop table
+("Accuracy detail") of the kuangliu/pytorch-cifar README.
 Init: PyTorch's default, as kuangliu. Global average pooling replaces the fixed 8x8 pool.
 """
 
