@@ -27,7 +27,7 @@ PUBLISHED = {
     "resnet44": (*CIFAR10, 658_586),
     "resnet56": (*CIFAR10, 853_018),
     "resnet110": (*CIFAR10, 1_727_962),
-    # kuangliu/pytorch-cifar models, thop counts of the "Accuracy detail" README table.
+    # kuangliu/pytorch-cifar models, thop counts of its README's "Accuracy detail" table (fork).
     "resnet18": (*CIFAR10, 11_173_962),
     "resnet34": (*CIFAR10, 21_282_122),
     "preact_resnet18": (*CIFAR10, 11_171_146),

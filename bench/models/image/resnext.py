@@ -5,15 +5,15 @@ conv, three stages of three bottleneck blocks (3 x 3 x 3 = 27 convs) and the cla
 is 1x1 conv to ``cardinality x width`` channels, a 3x3 conv with ``cardinality`` groups, a 1x1
 conv to twice that (kuangliu's ``expansion = 2``); the width doubles at each stage and stages 2
 and 3 start with stride 2; 1x1 conv + BN projection shortcuts. The stem is kuangliu's 1x1 conv 64.
-This is kuangliu's form, not the paper's (whose 8x64d has 34.4M parameters, Table 7): the one the
-CIFAR codebases of the mixing paper and COT (Chen et al. 2019) use.
+This is kuangliu's form, not the paper's (whose 8x64d has 34.4M parameters, Table 7), as the
+widely used PyTorch CIFAR codebases build it.
 
 Registered: ``resnext29_2x64d`` (cardinality 2, width 64: 9,128,778 parameters for 10 classes,
 kuangliu's ``ResNeXt29_2x64d``) and ``resnext29_32x4d`` (cardinality 32, width 4: 4,774,218).
 The mixing paper names neither; COT (Chen et al. 2019, the mixing paper's Table 5 protocol) uses
 kuangliu's models (its repository's PreActResNet.py is kuangliu's), and to our recollection its
-ResNeXt-29 is 2x64d (not checked against the COT paper here). Counts: the thop table
-("Accuracy detail") of the kuangliu/pytorch-cifar README.
+ResNeXt-29 is 2x64d (not checked against the COT paper here). Counts: the thop "Accuracy
+detail" table of a kuangliu/pytorch-cifar README (as found in a fork of it).
 Init: PyTorch's default, as kuangliu. Global average pooling replaces the fixed 8x8 pool.
 """
 
