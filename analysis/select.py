@@ -1,7 +1,9 @@
 """The slice of a protocol's scores that one analysis folder ranks: one arch, one seed or all seeds.
 
 The `mean` selection keeps every seed; `lossbench analyze --average-over seed` averages them per
-dataset and method, as the paper's Table 4 (average of two seeds). The paper's Table 4 rows of
+dataset and method, as the paper's Table 4 (average of two seeds). The `blocks` selection keeps
+every seed as its own block (``dataset`` becomes ``<dataset>/seed<N>``): with few datasets and
+paired seeds (same init and data order for every loss), the seeds are the replication. The paper's Table 4 rows of
 the same architecture are sliced beside, for the side-by-side table.
 """
 
@@ -15,19 +17,20 @@ import pandas as pd
 from bench.errors import LossbenchError
 
 PAPER_COLUMNS = ["method", "group", "wins", "delta", "mean_rank"]
-SELECTION = re.compile(r"mean|seed(\d+)")
+SELECTION = re.compile(r"mean|blocks|seed(\d+)")
 
 
 def select_scores(scores: pd.DataFrame, arch: str, selection: str, source: str = "scores",
                   log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Rows of ``arch`` and ``selection`` (``mean`` or ``seedN``) with accuracies in percent.
+    """Rows of ``arch`` and ``selection`` (``mean``, ``blocks`` or ``seedN``), accuracies in %.
 
     Cells whose every lr diverged have no score: they are left out (analyze drops and reports
     the dataset) and each is named through ``log``.
     """
     match = SELECTION.fullmatch(selection)
     if match is None:
-        raise LossbenchError(f"--selection: expected 'mean' or 'seed<N>'; got {selection!r}")
+        raise LossbenchError(f"--selection: expected 'mean', 'blocks' or 'seed<N>'; got "
+                             f"{selection!r}")
     missing = [c for c in ("arch", "seed", "val_acc", "test_acc") if c not in scores.columns]
     if missing:
         raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected the "
@@ -42,6 +45,8 @@ def select_scores(scores: pd.DataFrame, arch: str, selection: str, source: str =
         )
     scores = scores.assign(test_acc_pct=100 * scores["test_acc"],
                            val_acc_pct=100 * scores["val_acc"])
+    if selection == "blocks":
+        scores = scores.assign(dataset=scores["dataset"] + "/seed" + scores["seed"].astype(str))
     for row in scores[scores["test_acc"].isna()].itertuples():
         log(f"no score (every lr diverged): {row.dataset} {row.loss} seed {row.seed}")
     return scores.dropna(subset=["test_acc"])

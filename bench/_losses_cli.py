@@ -15,8 +15,8 @@ HELP = "List the registered losses (id, display label); --select checks and labe
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--select", nargs="+", default=None, metavar="ID",
-                        help="only these ids, in this order; each is built with its default "
-                             "parameters, so an unknown or unbuildable id stops here")
+                        help="only these ids (or methods ID(NAME=VALUE, ...)), in this order; "
+                             "each is built, so an unknown or unbuildable one stops here")
     parser.add_argument("--format", choices=("table", "csv"), default="table",
                         help="stdout format (default: table)")
     parser.add_argument("--out", default=None,
@@ -29,9 +29,15 @@ def run(args: argparse.Namespace) -> int:
     from bench.io import write_csv
     from bench.losses import list_losses, loss_label, make_loss
 
+    from bench.spec import parse_method
+
     if args.select is not None:
         ids = list(args.select)
-        labels = [make_loss(loss_id).label for loss_id in ids]
+        labels = []
+        for method in ids:  # a method may carry parameters: gce(q=0.7)
+            loss_id, params = parse_method(method)
+            label = make_loss(loss_id, **params).label
+            labels.append(label + method[len(loss_id):].replace("(", " (", 1))
     else:
         ids = list_losses()
         labels = [loss_label(loss_id) for loss_id in ids]

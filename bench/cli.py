@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "losses": "bench._losses_cli",
     "train": "bench.train._cli",
     "run": "bench.train._run_cli",
+    "studies": "bench._studies_cli",
     "figure": "bench.figures._cli",
     "collect": "analysis.collect_cli",
     "select": "analysis.select_cli",

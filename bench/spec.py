@@ -57,6 +57,18 @@ def parse_param(text: str, where: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def parse_method(text: str) -> tuple[str, dict[str, Any]]:
+    """``"gce(q=0.7)"`` -> ``("gce", {"q": 0.7})``: the inverse of ``RunSpec.method``."""
+    loss, sep, rest = text.partition("(")
+    if not sep:
+        return text.strip(), {}
+    if not rest.endswith(")"):
+        raise LossbenchError(f"method {text!r}: expected ID or ID(NAME=VALUE, ...)")
+    params = dict(parse_param(item.strip(), f"method {text!r}")
+                  for item in rest[:-1].split(",") if item.strip())
+    return loss.strip(), params
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """A training run. Defaults are the mixing paper's UCI protocol (Battash et al. 2022)."""

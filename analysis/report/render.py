@@ -387,3 +387,63 @@ def render_page(rows: list[tuple[StudyStatus, StudyResults | None]],
     for ctx in contexts:
         lines += render_sections(ctx, ctx.study.sections)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _method_id(method: str) -> str:
+    """The loss id of a method name (``ce_el_0to05(rule=paper)`` -> ``ce_el_0to05``)."""
+    return str(method).split("(", 1)[0]
+
+
+@section("accuracy_table")
+def accuracy_table_section(ctx: Context, metric: str = "test_acc") -> list[str]:
+    """Mean ± std over seeds of a metric (percent) per dataset x model x method, with the
+    change against the baseline: the numbers behind every verdict, in the paper's format."""
+    scores = ctx.protocol.scores
+    if scores is None or metric not in scores.columns:
+        return [f"No scores.csv with `{metric}` for `{ctx.protocol.name}`.", ""]
+    labels = ctx.results.labels
+    methods = [m for m in labels if m in set(scores["loss"])] or sorted(set(scores["loss"]))
+    base = next((m for m in methods if _method_id(m) == ctx.baseline), None)
+    stats = (scores.assign(pct=100 * scores[metric])
+             .groupby(["dataset", "arch", "loss"])["pct"].agg(["mean", "std", "count"]))
+    rows = []
+    for (dataset, arch), block in stats.groupby(level=[0, 1], sort=True):
+        block = block.droplevel([0, 1])
+        row = [f"`{dataset}`", f"`{arch}`"]
+        for method in methods:
+            if method not in block.index:
+                row.append("–")
+                continue
+            cell = f"{block.loc[method, 'mean']:.2f} ± {block.loc[method, 'std']:.2f}"
+            if base is not None and method != base and base in block.index:
+                cell += f" ({block.loc[method, 'mean'] - block.loc[base, 'mean']:+.2f})"
+            row.append(cell)
+        rows.append(row)
+    n = int(stats["count"].max()) if len(stats) else 0
+    header = ["dataset", "model", *[labels.get(m, m) for m in methods]]
+    return [f"Test accuracy (%) at the selected lr and epoch, mean ± std over {n} seeds; in "
+            f"brackets the change against {labels.get(base, base)}.", "",
+            *md_table(header, rows), ""]
+
+
+@section("paper_values")
+def paper_values_section(ctx: Context, table: str, note: str = "",
+                         models: list[str] | None = None) -> list[str]:
+    """The paper's published cells (a packaged table, analysis/paper_tables) for reference."""
+    from analysis.paper import paper_table
+
+    paper = paper_table(table)
+    if models:
+        paper = paper[paper["model"].isin(models)]
+    if paper.empty:
+        return [f"The paper's `{table}` has no rows for {models}.", ""]
+    losses = list(dict.fromkeys(paper["loss"]))
+    labels = {_method_id(m): lab.split(" (")[0] for m, lab in ctx.results.labels.items()}
+    rows = []
+    for (dataset, model), block in paper.groupby(["dataset", "model"], sort=False):
+        cells = block.set_index("loss")
+        rows.append([f"`{dataset}`", f"`{model}`", *[
+            f"{cells.loc[loss, 'mean']:.2f} ± {cells.loc[loss, 'std']:.2f}"
+            if loss in cells.index else "–" for loss in losses]])
+    header = ["dataset", "model", *[labels.get(loss, loss) for loss in losses]]
+    return [note, "", *md_table(header, rows), ""] if note else [*md_table(header, rows), ""]

@@ -13,6 +13,7 @@ from bench.data._registry import (
     Dataset,
     Split,
     dataset_family,
+    dataset_source_env,
     get_dataset,
     list_datasets,
     list_protocols,
@@ -27,9 +28,10 @@ from bench.data.uci._protocols import UCI_PROTOCOLS
 #: the UCI protocols, in the order the README lists them (kept for old callers)
 PROTOCOLS: tuple[str, ...] = UCI_PROTOCOLS
 
-__all__ = ["PROTOCOLS", "ArrayDataset", "Dataset", "Split", "dataset_family", "dataset_status",
-           "get_dataset", "list_datasets", "list_protocols", "load", "make_splits", "names",
-           "register_dataset", "register_protocol"]
+__all__ = ["PROTOCOLS", "ArrayDataset", "Dataset", "Split", "dataset_family",
+           "dataset_source_env", "dataset_status", "get_dataset", "list_datasets",
+           "list_protocols", "load", "make_splits", "names", "register_dataset",
+           "register_protocol"]
 
 FAMILIES = ("uci", "images", "text")
 

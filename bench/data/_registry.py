@@ -58,6 +58,13 @@ def list_datasets(family: str | None = None) -> list[str]:
     return DATASETS.names(family)
 
 
+def dataset_source_env(name: str) -> str | None:
+    """The env variable that must name a source for ``name`` to load (None: it needs none,
+    or its loader falls back to a public download, as UCI-121 does)."""
+    meta = DATASETS.get(name).meta
+    return None if meta.get("default_source") else meta.get("env")
+
+
 def dataset_family(name: str) -> str:
     return DATASETS.get(name).family
 

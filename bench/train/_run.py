@@ -116,11 +116,23 @@ def _stacked_arrays(group, methods, seeds, lrs, dataset, split, on_epoch):
     return train_stack(spec, dataset.X, dataset.y, dataset.n_classes, split, on_epoch=on_epoch)
 
 
+def make_augment(spec: RunSpec, dataset, split):
+    """The spec's named augmentation, normalised with the training part's channel stats."""
+    if spec.augment == "none":
+        return None
+    from bench.augment import channel_stats, get_augment
+
+    mean, std = channel_stats(dataset.X[np.sort(split[0])])
+    return get_augment(spec.augment, input_shape=dataset.input_shape, mean=mean, std=std)
+
+
 def _torch_arrays(group, methods, seeds, lrs, dataset, split, on_epoch, checkpoint_dir, log):
     """Per-model runs placed in the grid's ``[E, S, L, R]`` arrays."""
     from bench.train.torch_trainer import fit_torch
 
     index = {(s.seed, s.method, s.lr): s for s in group}
+    augment = make_augment(group[0], dataset, split)
+    predictions = checkpoint_dir.parent / "predictions" if checkpoint_dir is not None else None
     out: dict[str, np.ndarray] = {}
     shape = (group[0].epochs, len(seeds), len(methods), len(lrs))
     names = list(methods)
@@ -130,7 +142,8 @@ def _torch_arrays(group, methods, seeds, lrs, dataset, split, on_epoch, checkpoi
         spec = index[(seeds[si], names[li], lrs[ri])]
         last = k == len(cells) - 1
         arrays = fit_torch(spec, dataset, split, checkpoint_dir=checkpoint_dir, log=log,
-                           on_epoch=on_epoch if last else None)
+                           on_epoch=on_epoch if last else None, augment=augment,
+                           predictions_dir=predictions)
         for key, values in arrays.items():
             if key not in out:
                 out[key] = np.full(shape, False if key == "diverged" else np.nan,

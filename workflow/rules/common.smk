@@ -49,9 +49,9 @@ if config["baseline"] not in config["losses"]:
 
 wildcard_constraints:
     protocol="|".join(config["protocols"]),
-    arch="|".join(config["archs"]),
+    arch=r"[A-Za-z0-9_]+",  # any registered model (UCI: linear, mlp; studies: their models)
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    selection=r"mean|seed\d+",
+    selection=r"mean|blocks|seed\d+",
 
 
 def _local_file(key, env):

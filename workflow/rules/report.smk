@@ -10,6 +10,8 @@ rule report:
         tables=[f"{d}/table4.csv" for d in analysis_dirs()],
         friedman=[f"{d}/friedman.json" for d in analysis_dirs()],
         figure=rules.gradient_figure.output,
+        studies=f"{RESULTS}/studies.csv",
+        study_tables=[t for n in config["studies"] for t in study_targets(n)],
     output:
         f"{RESULTS}/README.md",
     conda:
@@ -22,4 +24,5 @@ rule report:
         paper=paper_args(),
     shell:
         "lossbench report --results-dir {params.results:q} {params.paper:q}"
-        " --baseline {params.baseline:q} --out {output:q} > {log:q} 2>&1"
+        " --baseline {params.baseline:q} --studies {input.studies:q}"
+        " --out {output:q} > {log:q} 2>&1"

@@ -178,7 +178,7 @@ def digits(source=None, **options: Any) -> ArrayDataset:
                         meta={"source": "sklearn.datasets.load_digits"}, **options)
 
 
-@register_dataset("semeion_img", family=FAMILY, env="LOSSBENCH_UCI121")
+@register_dataset("semeion_img", family=FAMILY, env="LOSSBENCH_UCI121", default_source=True)
 def semeion_img(source=None, **options: Any) -> ArrayDataset:
     """UCI semeion as 16x16 binary images (0/255); ``source``: the UCI-121 source."""
     _check_options("semeion_img", options)
@@ -187,7 +187,7 @@ def semeion_img(source=None, **options: Any) -> ArrayDataset:
                         class_names=_digits.DIGIT_NAMES, meta={"uci": "semeion"}, **options)
 
 
-@register_dataset("optical_img", family=FAMILY, env="LOSSBENCH_UCI121")
+@register_dataset("optical_img", family=FAMILY, env="LOSSBENCH_UCI121", default_source=True)
 def optical_img(source=None, **options: Any) -> ArrayDataset:
     """UCI optical (optdigits) as 8x8 images 0..255; ``test_idx``: the optdigits test file."""
     _check_options("optical_img", options)

@@ -1,0 +1,43 @@
+"""`lossbench studies`: the studies table the report reads (name, status, reason, claims).
+
+Every configured study gets a row: UCI-121 first, then the studies the default target runs,
+then the GPU targets. A study whose datasets have no source is "not run: data not configured"
+with the variables to set, so no table is ever silently absent from the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Write the studies table (status of every configured study) for `lossbench report`."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--folder", required=True, help="folder of the study files (YAML)")
+    parser.add_argument("--run", nargs="*", default=[], help="studies of the default target")
+    parser.add_argument("--targets", nargs="*", default=[],
+                        help="studies that are targets of their own (GPU studies)")
+    parser.add_argument("--out", required=True, help="CSV to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    import pandas as pd
+
+    from bench.io import write_csv
+    from bench.studies import load_study
+
+    packaged = {p.name for p in resources.files("analysis.claims").iterdir()}
+    rows = [{"name": "uci", "status": "run", "reason": "", "claims": "mixing_uci.yaml"}]
+    for name in [*args.run, *args.targets]:
+        study = load_study(name, args.folder)
+        configured, reason = study.data_status()
+        if configured and name in args.targets:
+            reason = f"GPU target: `snakemake --cores N --resources gpu=1 {name}`"
+        rows.append({"name": name, "status": "run" if configured else "not run",
+                     "reason": reason,
+                     "claims": f"{name}.yaml" if f"{name}.yaml" in packaged else ""})
+    write_csv(args.out, pd.DataFrame(rows))
+    print(f"wrote {args.out}: {len(rows)} studies")
+    return 0

@@ -1,0 +1,149 @@
+"""Study files (``config/studies/<name>.yaml``): the grid of one experiment, expanded to jobs.
+
+A study names datasets, models, losses, seeds and lrs, the training settings (``train:``,
+``lossbench train`` flags), and which axes make one job (``job:``; the other axes run inside
+the job, where the stacked engine or one process can share them). Values may depend on the
+dataset (``seeds: {cifar100: [...]}``, ``per_dataset:``, ``per_model_dataset:``), and
+``variants:`` adds a named axis of extra settings (the mixing paper's Table 6). The workflow
+(``workflow/rules/studies.smk``) turns each job into one ``lossbench train`` call; this module
+holds that logic so it is tested, not buried in a Snakefile.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import LossbenchError
+
+AXES = ("dataset", "model", "loss", "seed", "variant")
+REQUIRED = ("title", "results", "datasets", "models", "losses", "seeds", "lrs", "job", "train")
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ``lossbench train`` call of a study."""
+
+    id: str
+    dataset: str
+    args: tuple[str, ...]
+
+
+@dataclass
+class Study:
+    name: str
+    path: Path
+    config: dict[str, Any] = field(repr=False)
+
+    @property
+    def gpu(self) -> bool:
+        return bool(self.config.get("gpu", False))
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.config["datasets"])
+
+    def _per(self, key: str, dataset: str) -> Any:
+        """A value that may be given per dataset (``{dataset: value}``)."""
+        value = self.config[key]
+        if isinstance(value, dict):
+            if dataset not in value:
+                raise LossbenchError(f"{self.path}: '{key}' has no entry for dataset {dataset!r}")
+            return value[dataset]
+        return value
+
+    def settings(self, dataset: str, model: str, variant: str | None) -> dict[str, Any]:
+        """``lossbench train`` settings of one (dataset, model, variant), later keys winning."""
+        out = dict(self.config["train"])
+        out.update(self.config.get("per_dataset", {}).get(dataset, {}))
+        out.update(self.config.get("per_model_dataset", {}).get(dataset, {}).get(model, {}))
+        if variant is not None:
+            out.update(self.config["variants"][variant])
+        return out
+
+    def jobs(self, sources: dict[str, str] | None = None) -> list[Job]:
+        """Every job, in a stable order; ``sources`` maps dataset -> ``--source`` value."""
+        axes = list(self.config["job"])
+        out = []
+        for dataset in self.datasets:
+            values = {"dataset": [dataset], "model": self._per("models", dataset),
+                      "loss": list(self.config["losses"]), "seed": self._per("seeds", dataset),
+                      "variant": list(self.config.get("variants", {})) or [None]}
+            inner = {a: v for a, v in values.items() if a not in axes}
+            for combo in itertools.product(*(values[a] for a in axes)):
+                picked = dict(zip(axes, combo, strict=True))
+                model = picked.get("model")
+                variant = picked.get("variant")
+                job_id = "__".join(_SAFE.sub("_", str(picked[a])) for a in axes)
+                args = self._train_args(dataset, picked, inner, variant, model, sources or {})
+                out.append(Job(job_id, dataset, args))
+        return out
+
+    def _train_args(self, dataset, picked, inner, variant, model, sources) -> tuple[str, ...]:
+        models = [model] if model is not None else inner["model"]
+        losses = [picked["loss"]] if "loss" in picked else inner["loss"]
+        seeds = [picked["seed"]] if "seed" in picked else inner["seed"]
+        settings = self.settings(dataset, models[0], variant)
+        args = ["--dataset", dataset, "--model", ",".join(models), "--losses", ",".join(losses),
+                "--seeds", ",".join(map(str, seeds)),
+                "--lrs", ",".join(map(str, self.config["lrs"]))]
+        for loss in losses:
+            for key, value in self.config.get("loss_params", {}).get(loss, {}).items():
+                args += ["--loss-param", f"{loss}:{key}={value}"]
+        for key, value in settings.items():
+            flag = "--" + key.replace("_", "-")
+            if isinstance(value, bool):
+                args += [flag] if value else []
+            elif isinstance(value, list) and key in ("model_param", "loss_param"):
+                for item in value:
+                    args += [flag, str(item)]
+            elif isinstance(value, list):
+                args += [flag, ",".join(map(str, value))]
+            else:
+                args += [flag, str(value)]
+        if dataset in sources:
+            args += ["--source", sources[dataset]]
+        return tuple(args)
+
+    def data_status(self, sources: dict[str, str] | None = None) -> tuple[bool, str]:
+        """(configured, reason): every dataset has a source (config, env) or needs none."""
+        from bench.data import dataset_source_env
+
+        missing = []
+        for name in self.datasets:
+            env = dataset_source_env(name)
+            if env and not (sources or {}).get(name) and not os.environ.get(env):
+                missing.append(f"{name} ({env})")
+        if missing:
+            return False, "data not configured: " + ", ".join(missing)
+        return True, ""
+
+
+def load_study(name: str, folder: str | os.PathLike) -> Study:
+    """Read and check ``folder/name.yaml``; one line for a missing file or key."""
+    path = Path(folder) / f"{name}.yaml"
+    try:
+        config = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise LossbenchError(f"study {name!r}: cannot read {path} ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise LossbenchError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise LossbenchError(f"{path}: expected a mapping of study keys")
+    missing = [k for k in REQUIRED if k not in config]
+    if missing:
+        raise LossbenchError(f"{path}: missing key(s) {', '.join(missing)}")
+    bad = [a for a in config["job"] if a not in AXES]
+    if bad or "dataset" not in config["job"]:
+        raise LossbenchError(f"{path}: 'job' must list axes from {', '.join(AXES)} including "
+                             f"dataset; got {config['job']}")
+    if "variant" in config["job"] and not config.get("variants"):
+        raise LossbenchError(f"{path}: 'job' names variant but 'variants' is empty")
+    return Study(name, path, config)
