@@ -121,11 +121,14 @@ def bert(input_shape: tuple[int, ...], n_classes: int,
 
 
 def model_params(dataset: Any) -> dict[str, Any]:
-    """What a text model needs from its dataset: the LSTMs' vocabulary size and pad id, or for
-    the BERT layout the folder its tokenizer came from (so model and tokenizer match)."""
+    """What a text model needs from its dataset: the LSTMs' vocabulary size and pad id; for
+    the BERT layout, the folder its tokenizer came from (so model and tokenizer match), left
+    out when it is ``LOSSBENCH_BERT``'s, so a spec (and its run id) carries no machine's path."""
     meta = getattr(dataset, "meta", {}) or {}
     if meta.get("layout") == "bert":
-        return {"path": meta["tokenizer"]}
+        env = os.environ.get(BERT_ENV, "")
+        same = bool(env) and os.path.realpath(env) == os.path.realpath(meta["tokenizer"])
+        return {} if same else {"path": meta["tokenizer"]}
     if meta.get("layout") == "ids":
         return {"vocab_size": int(meta["vocab_size"]), "pad_id": int(meta["pad_id"])}
     raise LossbenchError(f"dataset {getattr(dataset, 'name', '?')!r} is not a text dataset "

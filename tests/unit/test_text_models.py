@@ -152,7 +152,10 @@ def test_fit_torch_bert_on_reviews_and_glue(tiny_bert, tmp_path, monkeypatch):
     write_reviews(tmp_path / "reviews.csv", n=80)
     ds = get_dataset("clothing_reviews", source=tmp_path / "reviews.csv", tokenizer="bert",
                      max_length=32)
-    assert ds.input_shape == (3, 32) and model_params(ds) == {"path": str(tiny_bert)}
+    assert ds.input_shape == (3, 32) and model_params(ds) == {}  # the model: LOSSBENCH_BERT
+    with monkeypatch.context() as env:
+        env.setenv("LOSSBENCH_BERT", str(tmp_path))
+        assert model_params(ds) == {"path": str(tiny_bert)}  # the tokenizer's, not the env's
     spec = _spec(ds, "bert", loss="ce_el_0to05", optimizer="adam", lr=1e-3)
     _fit_and_check(spec, ds, ds.splits("random")[0], tmp_path)
 

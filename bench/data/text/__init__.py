@@ -145,7 +145,8 @@ def _glue_loader(task: _glue.GlueTask, source: str | os.PathLike | None = None,
     root = locate(name, GLUE_ENV, _glue.EXPECTED, source)
     folder, kind = _glue.task_folder(root, task)
     tok_folder = tokenizer_dir(name, tokenizer)
-    key = f"{_cache.files_key([folder])}:{_cache.files_key([tok_folder])}:{max_length}"
+    key = (f"{_cache.files_key([folder])}:{_cache.files_key([tok_folder])}:{max_length}:"
+           f"{_subword.library_version()}")
     arrays, meta = _cache.cached(name, key, partial(_glue_build, task, folder, kind,
                                                     tok_folder, max_length))
     return ArrayDataset(name, arrays["X"], arrays["y"], len(task.class_names), family=FAMILY,

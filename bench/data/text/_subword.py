@@ -20,6 +20,16 @@ CHUNK = 8192  # texts per tokenizer call: bounds the memory of the Python lists 
 ROWS = ("input_ids", "token_type_ids", "attention_mask")
 
 
+def library_version() -> str:
+    """transformers' version without importing it (a cache key: tokenizers change with it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("transformers")
+    except PackageNotFoundError:
+        return "none"
+
+
 def load_tokenizer(folder: Path) -> Any:
     try:
         from transformers import AutoTokenizer
