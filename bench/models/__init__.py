@@ -23,7 +23,7 @@ from bench.models._registry import (
 __all__ = ["DenseChain", "create_model", "list_models", "model_family", "register_model",
            "stacked_form"]
 
-FAMILIES = ("tabular", "image")
+FAMILIES = ("tabular", "image", "text")
 
 for _name in FAMILIES:
     try:
