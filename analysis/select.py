@@ -3,8 +3,8 @@
 The `mean` selection keeps every seed; `lossbench analyze --average-over seed` averages them per
 dataset and method, as the paper's Table 4 (average of two seeds). The `blocks` selection keeps
 every seed as its own block (``dataset`` becomes ``<dataset>/seed<N>``): with few datasets and
-paired seeds (same init and data order for every loss), the seeds are the replication. The paper's Table 4 rows of
-the same architecture are sliced beside, for the side-by-side table.
+paired seeds (same init and data order for every loss), the seeds are the replication. The
+paper's Table 4 rows of the same architecture are sliced beside, for the side-by-side table.
 """
 
 from __future__ import annotations

@@ -28,7 +28,6 @@ def run(args: argparse.Namespace) -> int:
 
     from bench.io import write_csv
     from bench.losses import list_losses, loss_label, make_loss
-
     from bench.spec import parse_method
 
     if args.select is not None:
