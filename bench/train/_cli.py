@@ -110,7 +110,6 @@ def _params(items: list[str], flag: str, names: list[str]) -> dict[str, dict]:
 
 def specs_from_args(args: argparse.Namespace, n_folds: int):
     """The grid the flags describe, as RunSpecs (models x losses x lrs x seeds x folds)."""
-    from bench.spec import RunSpec
 
     loss_params = _params(args.loss_param, "--loss-param", args.losses)
     model_params = _params(args.model_param, "--model-param", args.model)
@@ -132,6 +131,29 @@ def specs_from_args(args: argparse.Namespace, n_folds: int):
                   batch_size=args.batch_size, augment=args.augment, device=args.device,
                   amp=args.amp, save_predictions_at=tuple(args.save_predictions_at),
                   threads=args.threads, progress=not args.no_progress)
+    try:
+        return _grid(args, common, folds, model_params, loss_params)
+    except LossbenchError as err:  # name the flag, not the spec field behind it
+        raise LossbenchError(_flag_message(str(err))) from None
+
+
+_FLAGS = {"lr": "--lrs", "seed": "--seeds", "model": "--model", "loss": "--losses",
+          "fold": "--folds"}
+
+
+def _flag_message(message: str) -> str:
+    import re
+
+    match = re.match(r"spec field '(\w+)': (.*)", message)
+    if not match:
+        return message
+    field, rest = match.groups()
+    return f"{_FLAGS.get(field, '--' + field.replace('_', '-'))}: {rest}"
+
+
+def _grid(args, common, folds, model_params, loss_params):
+    from bench.spec import RunSpec
+
     specs = []
     for model in args.model:
         mparams = {**model_params.get("*", {}), **model_params.get(model, {})}
@@ -148,8 +170,15 @@ def specs_from_args(args: argparse.Namespace, n_folds: int):
 
 def check_specs(specs) -> None:
     """Names resolve and parameters are accepted, before any data is read or trained."""
+    from bench.data import list_protocols
     from bench.losses import make_loss
     from bench.models import list_models
+
+    protocols = list_protocols()
+    for protocol in {s.protocol for s in specs}:
+        if protocol not in protocols:
+            raise LossbenchError(f"--protocol: unknown split protocol {protocol!r}. Known "
+                                 f"protocols: {', '.join(protocols)}")
 
     for spec in {(s.loss, s.loss_params): s for s in specs}.values():
         make_loss(spec.loss, **dict(spec.loss_params))

@@ -18,16 +18,16 @@ pytestmark = pytest.mark.real_data
 PAPER = ["ce", "el", "ce_el_0", "ce_el_0_05", "ce_el_0to05", "focal"]
 
 
-@pytest.mark.parametrize(("name", "arch"), [("iris", "mlp"), ("breast-tissue", "linear"),
-                                            ("glass", "mlp")])
+@pytest.mark.parametrize(("name", "arch"), [("glass", "mlp")])
 def test_stack_equals_torch_trainer_on_real_data(name, arch, uci_source, splits_source):
+    """The six paper losses (iris and breast-tissue, both archs, are in
+    tests/unit/test_torch_trainer.py); 8 epochs: 0to05 switches phase at epochs 2, 3, 4, 6, 7."""
     ds = data.load(name, uci_source, splits_source)
     split = ds.splits("klambauer")[0]
-    # 10 epochs: the scheduled mixes switch phase inside the run (0to05 at epochs 2, 4, 5, ...)
-    spec = StackSpec(arch=arch, losses=[make_loss(i) for i in PAPER], lrs=[0.01, 0.001],
-                     seeds=[0, 1], epochs=10)
+    spec = StackSpec(arch=arch, losses=[make_loss(i) for i in PAPER], lrs=[0.01],
+                     seeds=[0], epochs=8)
     stack = train_stack(spec, ds.X, ds.y, ds.n_classes, split)
-    base = RunSpec(dataset=name, model=arch, epochs=10, device="cpu", progress=False)
+    base = RunSpec(dataset=name, model=arch, epochs=8, device="cpu", progress=False)
     per_model = fit_torch_grid(base, [(i, {}) for i in PAPER], spec.lrs, spec.seeds, ds, split,
                                log=lambda msg: None)
     for key in stack:
