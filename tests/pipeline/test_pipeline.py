@@ -29,6 +29,8 @@ TINY = {
     "epochs": 2,
     "results_dir": "results",
     "logs_dir": "logs",
+    "studies": [],  # the UCI pipeline only (images_small has tests of its own)
+    "gpu_studies": [],
 }
 
 
