@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", nargs="*", default=[], help="studies of the default target")
     parser.add_argument("--targets", nargs="*", default=[],
                         help="studies that are targets of their own (GPU studies)")
+    parser.add_argument("--sources", nargs="*", default=[], metavar="DATASET=SOURCE",
+                        help="dataset sources given in the config (beside env variables)")
     parser.add_argument("--out", required=True, help="CSV to write")
 
 
@@ -28,16 +30,18 @@ def run(args: argparse.Namespace) -> int:
     from bench.io import write_csv
     from bench.studies import load_study
 
+    sources = dict(item.split("=", 1) for item in args.sources if "=" in item)
     packaged = {p.name for p in resources.files("analysis.claims").iterdir()}
     rows = [{"name": "uci", "status": "run", "reason": "", "claims": "mixing_uci.yaml"}]
     for name in [*args.run, *args.targets]:
         study = load_study(name, args.folder)
-        configured, reason = study.data_status()
+        configured, reason = study.data_status(sources)
         if configured and name in args.targets:
             reason = f"GPU target: `snakemake --cores N --resources gpu=1 {name}`"
+        claims = study.config.get("claims") or (f"{name}.yaml" if f"{name}.yaml" in packaged
+                                                 else "")
         rows.append({"name": name, "status": "run" if configured else "not run",
-                     "reason": reason,
-                     "claims": f"{name}.yaml" if f"{name}.yaml" in packaged else ""})
+                     "reason": reason, "claims": claims})
     write_csv(args.out, pd.DataFrame(rows))
     print(f"wrote {args.out}: {len(rows)} studies")
     return 0

@@ -162,9 +162,11 @@ rule studies_table:
         run=config["studies"],
         targets=config["gpu_studies"],
         folder=STUDY_DIR,
+        sources=[f"{k}={v}" for k, v in SOURCES.items()],
     shell:
         "lossbench studies --folder {params.folder:q} --run {params.run:q}"
-        " --targets {params.targets:q} --out {output:q} > {log:q} 2>&1"
+        " --targets {params.targets:q} --sources {params.sources:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 for _name in STUDIES:
