@@ -13,6 +13,7 @@ STUDY_JOBS = {n: {j.id: j for j in s.jobs(SOURCES)} for n, s in STUDIES.items()}
 STUDY_ROOT = f"{RESULTS}/{{results}}/{{study}}"
 STUDY_RUN = f"{STUDY_ROOT}/runs/{{job}}"
 STUDY_ANALYSIS = f"{STUDY_ROOT}/analysis/{{arch}}/{{selection}}"
+# analysis selections: "mean" ranks datasets (seed-averaged), "blocks" ranks dataset x seed
 STUDY_SELECTIONS = ["mean", "blocks"]
 
 
@@ -39,8 +40,9 @@ def study_archs(name):
 
 def study_targets(name):
     """The analysed tables of a study (what its target and the report need)."""
+    selections = STUDIES[name].config.get("selections", STUDY_SELECTIONS)
     return expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/table4.csv",
-                  arch=study_archs(name), selection=STUDY_SELECTIONS)
+                  arch=study_archs(name), selection=selections)
 
 
 rule study_train:
