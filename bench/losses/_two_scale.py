@@ -290,15 +290,17 @@ class TwoScaleLoss(Loss):
         ``weight_norm`` (R) [...] (each sample's own contribution; sum them over samples).
 
         With u = c z / R, g = softmax(u) - onehot(y): dL/dz = (c / R) g; dL/dc = Σ_i g_i z_i / R
-        = Σ_{i != y} (X̂_i - X̂_y) softmax(u)_i, which is eq. 15 for c = R2 (< 0 when δX > 0);
+        = Σ_{i != y} (X̂_i - X̂_y) softmax(u)_i, which is eq. 15 for c = R2 (<= 0 when δX > 0);
         dL/dR = dL/dc (∂c/∂R - c / R) (zero for ``two_scale_sep``, whose c is R or R_s R).
         """
         R = self._inputs(scales, weight_norm, logits.dtype).detach()
         scales = {k: v.detach() for k, v in scales.items()}
         c, small = self._branches(logits, target, scales, R)
-        g = torch.softmax(logits * (c / R).unsqueeze(-1), -1)
-        g.scatter_add_(-1, target.unsqueeze(-1), torch.full_like(g[..., :1], -1.0))
-        dc = (g * logits).sum(-1) / R  # dL/dc
+        p = torch.softmax(logits * (c / R).unsqueeze(-1), -1)
+        # dL/dc in eq. 15's form Σ_i p_i (X̂_i - X̂_y): no cancellation, so its sign is exact
+        # even where p_y rounds to 1 (Σ_i (p - onehot)_i X̂_i is the same number in exact math)
+        dc = (p * (logits - logits.gather(-1, target.unsqueeze(-1)))).sum(-1) / R
+        g = p.scatter_add(-1, target.unsqueeze(-1), torch.full_like(p[..., :1], -1.0))
         out = {"logits": g * (c / R).unsqueeze(-1)}
         trainable = [k for k, (_, t) in self._form.init(torch.ones(()), 1.0).items() if t]
         grads = {name: torch.zeros_like(dc) for name in [*trainable, "R"]}
