@@ -94,8 +94,10 @@ def parameter_scale(model: torch.nn.Module, biases: bool = True) -> Tensor:
     return torch.stack(norms).prod()
 
 
-def _as_scale(loss_id: str, weight_norm: Any) -> Tensor:
-    """R as a tensor (the graph kept when it has one); finite and > 0."""
+def _as_scale(loss_id: str, weight_norm: Any, check: bool = True) -> Tensor:
+    """R as a tensor (the graph kept when it has one); checked finite and > 0 unless
+    ``check=False`` (the unchecked engine path: a model may go NaN mid-epoch, and the trainer,
+    not the loss, reports the divergence)."""
     if isinstance(weight_norm, Tensor):
         R = weight_norm
     elif isinstance(weight_norm, int | float) and not isinstance(weight_norm, bool):
@@ -105,7 +107,7 @@ def _as_scale(loss_id: str, weight_norm: Any) -> Tensor:
             f"loss '{loss_id}': weight_norm must be a positive float or tensor (R, eq. 9: "
             f"product of the layer parameter norms); got {type(weight_norm).__name__}."
         )
-    if not bool(torch.isfinite(R).all()) or not bool((R > 0).all()):
+    if check and (not bool(torch.isfinite(R).all()) or not bool((R > 0).all())):
         raise LossbenchError(f"loss '{loss_id}': weight_norm must be finite and > 0.")
     return R
 
@@ -213,7 +215,8 @@ class TwoScaleLoss(Loss):
                 weight_norm = parameter_scale(model, self.r_biases)
         else:
             scales = model
-        R = _as_scale(self.id or self.variant, weight_norm).detach().to(logits.dtype)
+        R = _as_scale(self.id or self.variant, weight_norm, check=False).detach().to(
+            logits.dtype)
         c = self._form.low({k: v.detach() for k, v in scales.items()}, R)
         return logits * (c.to(logits.dtype) / R).unsqueeze(-1)
 
@@ -272,7 +275,7 @@ class TwoScaleLoss(Loss):
             raise LossbenchError(
                 f"loss '{self.id}' needs scales=loss.init_scales(R) and weight_norm=R."
             )
-        return _as_scale(self.id or self.variant, weight_norm).to(dtype)
+        return _as_scale(self.id or self.variant, weight_norm, check=False).to(dtype)
 
     def per_sample(self, logits: Tensor, target: Tensor, progress: float = 0.0,
                    scales: Scales | None = None, weight_norm: Any = None,

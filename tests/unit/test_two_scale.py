@@ -275,3 +275,15 @@ def test_scales_are_trained_and_survive_a_checkpoint(loss_id, tmp_path):
         torch.testing.assert_close(value, after[name], rtol=0, atol=0)
     held = fresh.optimizers[0].param_groups[0]["params"]
     assert all(any(t is p for p in held) for t in fresh.loss.parameters())
+
+
+def test_a_diverging_run_is_reported_not_raised():
+    """The engine path does not check R: weights gone NaN mid-epoch end the run as diverged
+    (the trainer's rule), also with per-step batch metrics (eval_every)."""
+    rng = np.random.default_rng(0)
+    X = 100 * rng.normal(size=(45, 5)).astype(np.float32)
+    ds, idx = ArrayDataset("toy", X, (X[:, 0] > 0).astype(np.int64), 2), np.arange(45)
+    spec = RunSpec(dataset="toy", model="mlp", loss="two_scale_sep", lr=1e3, epochs=3,
+                   batch_size=4, eval_every=3, device="cpu", progress=False)
+    out = fit_torch(spec, ds, (idx[:25], idx[25:35], idx[35:]), **QUIET)
+    assert out["diverged"].all() and np.isnan(out["test_acc"]).all()
