@@ -147,8 +147,8 @@ def test_r_takes_every_layer_with_its_bias_and_skips_normalisation_layers():
     torch.manual_seed(0)
     conv, fc = nn.Conv2d(1, 3, 3), nn.Linear(12, 5)
     net = nn.Sequential(conv, nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), fc)
-    with torch.no_grad():
-        net[1].weight.fill_(3.0)  # BatchNorm: not a layer of eq. 1, must not enter R
+    net.requires_grad_(False)
+    net[1].weight.fill_(3.0)  # BatchNorm: not a layer of eq. 1, must not enter R
     full = [torch.cat([m.weight.flatten(), m.bias]).norm() for m in (conv, fc)]
     assert float(parameter_scale(net)) == pytest.approx(float(full[0] * full[1]))
     bare = float(conv.weight.norm() * fc.weight.norm())
