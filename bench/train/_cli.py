@@ -70,6 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     spec.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     spec.add_argument("--save-predictions-at", type=_csv(int, "--save-predictions-at"),
                       default=[], help="epochs at which per-sample test predictions are saved")
+    spec.add_argument("--eval-every", type=int, default=0,
+                      help="also evaluate every N iterations (torch trainer; iterations.csv)")
     run = parser.add_argument_group("execution")
     run.add_argument("--trainer", choices=("auto", "stacked", "torch"), default="auto",
                      help="auto: stacked where the model and losses allow it, else torch")
@@ -130,6 +132,7 @@ def specs_from_args(args: argparse.Namespace, n_folds: int):
                   milestones=tuple(args.milestones), gamma=args.gamma, epochs=args.epochs,
                   batch_size=args.batch_size, augment=args.augment, device=args.device,
                   amp=args.amp, save_predictions_at=tuple(args.save_predictions_at),
+                  eval_every=args.eval_every,
                   threads=args.threads, progress=not args.no_progress)
     try:
         return _grid(args, common, folds, model_params, loss_params)
@@ -238,6 +241,10 @@ def run(args: argparse.Namespace) -> int:
     summary = pd.concat([r.summary for r in results], ignore_index=True)
     write_csv(out / "epochs.csv", epochs, float_format=FLOAT_FORMAT)
     write_csv(out / "summary.csv", summary, float_format=FLOAT_FORMAT)
+    iterations = [r.iterations for r in results if getattr(r, "iterations", None) is not None]
+    if iterations:  # specs with eval_every: one row per model per record (IterationLog)
+        write_csv(out / "iterations.csv", pd.concat(iterations, ignore_index=True),
+                  float_format=FLOAT_FORMAT)
     write_json(out / "config.json", job_config(args, specs, dataset, results, models,
                                                time.time() - started))
     print(f"wrote {out}/summary.csv ({len(summary)} rows), epochs.csv "

@@ -69,3 +69,25 @@ def summary_table(arrays: dict[str, np.ndarray], dataset: str, arch: str, fold: 
     first = ["dataset", "arch", "loss", "seed", "fold", "lr", "best_epoch", "val_acc",
              "test_acc", "diverged", "n_lrs_diverged"]
     return table[first + [c for c in table.columns if c not in first]]
+
+
+def iterations_table(arrays: dict[str, np.ndarray], dataset: str, arch: str, fold: int,
+                     seeds: Sequence[int], losses: Sequence[str],
+                     lrs: Sequence[float]) -> pd.DataFrame:
+    """Every model, every ``eval_every`` record: the ``iter_`` arrays of the torch trainer
+    (``IterationLog``), laid out ``[N, S, L, R]`` (record, seed, loss, lr), without the
+    prefix: ``iteration``, ``epoch``, ``train_loss``, ``batch_*``, ``val_*``, ``test_*``."""
+    parts = {k[len("iter_"):]: v for k, v in arrays.items() if k.startswith("iter_")}
+    N, S, L, R = parts["iteration"].shape
+    n, s, li, r = (a.ravel() for a in np.meshgrid(np.arange(N), np.arange(S), np.arange(L),
+                                                  np.arange(R), indexing="ij"))
+    table = pd.DataFrame({
+        "dataset": dataset, "arch": arch, "fold": fold,
+        "seed": np.asarray(seeds)[s], "loss": np.asarray(losses, dtype=object)[li],
+        "lr": np.asarray(lrs, dtype=float)[r],
+    })
+    for key, values in parts.items():
+        table[key] = values.ravel()
+    table["iteration"] = table["iteration"].astype(np.int64)
+    return table.sort_values(["seed", "loss", "lr", "iteration"], kind="stable",
+                             key=_loss_order(losses)).reset_index(drop=True)

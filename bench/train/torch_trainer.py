@@ -29,11 +29,13 @@ import torch
 
 from bench.errors import LossbenchError
 from bench.train._context import TrainContext
-from bench.train._metrics import metric_names, metric_sums
+from bench.train._metrics import metric_names, metric_sums, super_class_map
 from bench.train._run import resolve_device
 from bench.train._stack import SPLITS, order_generator
 
 EVAL_BATCH = 1024  # samples per evaluation forward pass
+HIST_BINS = 100  # histogram bins of width 0.01 on [0, 1] (max p, p_y) and [-1, 0] (δp)
+ITER_SPLITS = ("val", "test")  # evaluated every ``spec.eval_every`` iterations
 DEVICE_DATA_FRACTION = 0.25  # the data go on the device when they take at most this share
 DATA_PATHS = ("auto", "device", "loader")
 
@@ -194,6 +196,10 @@ class Run:
 
         self.spec, self.data, self.device, self.augment = spec, data, device, augment
         self.n_classes = int(dataset.n_classes)
+        meta = getattr(dataset, "meta", None) or {}
+        self.super_class = None if meta.get("super_class") is None else super_class_map(
+            meta["super_class"], self.n_classes).to(device)
+        self.metric_names = metric_names(self.n_classes, self.super_class)
         self.model = create_model(spec.model, input_shape=dataset.input_shape,
                                   n_classes=self.n_classes, seed=spec.seed,
                                   **dict(spec.model_params)).to(device)
@@ -240,14 +246,18 @@ class Run:
         self.scaler.step(opt)
         self.scaler.update()
 
-    def train_epoch(self, epoch: int, ctx: TrainContext) -> float:
-        """One epoch in this epoch's order; the mean over batches of each batch's mean loss."""
+    def train_epoch(self, epoch: int, ctx: TrainContext,
+                    iterations: IterationLog | None = None) -> float:
+        """One epoch in this epoch's order; the mean over batches of each batch's mean loss.
+        ``iterations``: metrics of every batch before its step, and of the val / test sets
+        every ``spec.eval_every`` steps."""
         spec, loss, model = self.spec, self.loss, self.model
         perm = torch.randperm(self.data.n("train"), generator=self.order)
         loss.epoch_start(epoch, spec.epochs, ctx)
         progress = epoch / spec.epochs
         model.train()
         means = []
+        step = epoch * self.n_batches
         for idx, xb, yb in self.data.train_batches(perm, spec.batch_size):
             xb = self.inputs(xb, train=True)
             with self.autocast():
@@ -255,6 +265,10 @@ class Run:
             values = loss.per_sample(logits.float(), yb, progress,
                                      **loss.step_inputs(model, idx))
             value = values.mean()
+            if iterations is not None:
+                with torch.no_grad():
+                    z = loss.eval_logits(logits.detach().float(), model)
+                    iterations.add_batch(value.detach(), self.metric_sums(z, yb), len(yb))
             self._backward_step(value, self.optimizers[0])
             if self.complement:  # COT's second pass on the same batch
                 with self.autocast():
@@ -262,9 +276,19 @@ class Run:
                 self._backward_step(loss.complement(logits.float(), yb).mean(),
                                     self.optimizers[1])
             means.append(value.detach())
+            step += 1
+            if iterations is not None and step % spec.eval_every == 0:
+                iterations.record(step, self)
         for scheduler in self.schedulers:
             scheduler.step()
         return float(torch.stack(means).sum()) / len(means)
+
+    @property
+    def n_batches(self) -> int:
+        return -(-self.data.n("train") // self.spec.batch_size)
+
+    def metric_sums(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return metric_sums(z, y, self.n_classes, super_class=self.super_class)
 
     def finite(self) -> bool:
         tensors = [*self.model.parameters(), *self.loss.parameters()]
@@ -287,21 +311,23 @@ class Run:
 
     @torch.no_grad()
     def evaluate(self, split: str, keep: bool = False):
-        """Mean metrics ``[n_metrics]`` (numpy), and per sample (y, p_y, argmax) if ``keep``."""
+        """Mean metrics ``[n_metrics]`` (numpy), and per sample (y, p_y, argmax, p_max) if
+        ``keep``."""
         total, kept = None, []
         for z, yb in self.logits(split):
             z = self.loss.eval_logits(z, self.model)
-            sums = metric_sums(z, yb, self.n_classes)
+            sums = self.metric_sums(z, yb)
             total = sums if total is None else total + sums
             if keep:
-                p_y = torch.softmax(z, -1).gather(-1, yb[:, None]).squeeze(-1)
-                kept.append((yb, p_y, z.argmax(-1)))
+                p = torch.softmax(z, -1)
+                p_max, argmax = p.max(-1)
+                kept.append((yb, p.gather(-1, yb[:, None]).squeeze(-1), argmax, p_max))
         means = (total / self.data.n(split)).cpu().numpy()
         if not keep:
             return means, None
         columns = zip(*kept, strict=True)
-        return means, {name: torch.cat(parts).cpu().numpy()
-                       for name, parts in zip(("y", "p_y", "argmax"), columns, strict=True)}
+        return means, {name: torch.cat(parts).cpu().numpy() for name, parts in
+                       zip(("y", "p_y", "argmax", "p_max"), columns, strict=True)}
 
     # -- checkpoint -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -330,6 +356,67 @@ class Run:
             torch.cuda.set_rng_state_all(rng["cuda"])
 
 
+class IterationLog:
+    """Metrics every ``spec.eval_every`` optimiser steps (the two-scale paper records test
+    accuracy every 2,000 iterations on CIFAR and every 100 on MNIST, Figs. 1, 8, 9).
+
+    Per record (``iter_`` arrays, one entry per record): ``iteration`` (steps done),
+    ``epoch`` (= iteration / batches per epoch), ``train_loss`` (mean batch loss since the
+    previous record), ``batch_<metric>`` (the training batches since the previous record,
+    each scored before its step: the paper's "accuracy for the batch used", Sec. 3.2) and
+    ``val_`` / ``test_<metric>`` (the whole split). The batch sums since the last record are
+    state (``state_dict``): a record may span an epoch boundary, where checkpoints are taken.
+    """
+
+    def __init__(self, run: Run) -> None:
+        spec = run.spec
+        n = spec.epochs * run.n_batches // spec.eval_every
+        steps = spec.eval_every * np.arange(1, n + 1, dtype=np.int64)
+        self.arrays: dict[str, np.ndarray] = {"iter_iteration": steps,
+                                              "iter_epoch": steps / run.n_batches,
+                                              "iter_train_loss": np.full(n, np.nan)}
+        for part in ("batch", *ITER_SPLITS):
+            self.arrays.update({f"iter_{part}_{m}": np.full(n, np.nan)
+                                for m in run.metric_names})
+        self.every, self.names = spec.eval_every, run.metric_names
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sums, self.loss_sum, self.n, self.n_batches = None, None, 0, 0
+
+    def add_batch(self, value: torch.Tensor, sums: torch.Tensor, n: int) -> None:
+        """One training batch: its mean loss and metric sums (device tensors: no sync)."""
+        self.sums = sums if self.sums is None else self.sums + sums
+        self.loss_sum = value if self.loss_sum is None else self.loss_sum + value
+        self.n, self.n_batches = self.n + n, self.n_batches + 1
+
+    def record(self, step: int, run: Run) -> None:
+        """Record ``step``: the batches since the last record, then val and test."""
+        j = step // self.every - 1
+        self.arrays["iter_train_loss"][j] = float(self.loss_sum) / self.n_batches
+        batch = (self.sums / self.n).cpu().numpy()
+        state = run.augment_rng.get_state()  # evaluation must not move the training streams
+        for part, values in [("batch", batch),
+                             *((sp, run.evaluate(sp)[0]) for sp in ITER_SPLITS)]:
+            for k, name in enumerate(self.names):
+                self.arrays[f"iter_{part}_{name}"][j] = values[k]
+        run.augment_rng.set_state(state)
+        self._reset()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"arrays": {k: torch.from_numpy(v.copy()) for k, v in self.arrays.items()},
+                "sums": None if self.sums is None else self.sums.cpu(),
+                "loss_sum": None if self.loss_sum is None else self.loss_sum.cpu(),
+                "n": self.n, "n_batches": self.n_batches}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        for key, value in state["arrays"].items():
+            self.arrays[key][:] = value.numpy()
+        self.sums, self.loss_sum = (None if state[k] is None else state[k].to(device)
+                                    for k in ("sums", "loss_sum"))
+        self.n, self.n_batches = int(state["n"]), int(state["n_batches"])
+
+
 def _context(run: Run, dataset, split, augment, log) -> TrainContext:
     """The hooks' view of ``run``; ``reference_probs`` trains another run on the same data."""
     targets = torch.from_numpy(np.asarray(dataset.y)[np.asarray(split[0])]).to(run.device)
@@ -354,17 +441,13 @@ def _context(run: Run, dataset, split, augment, log) -> TrainContext:
 
 
 # -- the loop -----------------------------------------------------------------------------------
-def _empty_arrays(epochs: int, n_classes: int) -> dict[str, np.ndarray]:
+def _empty_arrays(epochs: int, names: list[str]) -> dict[str, np.ndarray]:
     out = {"train_loss": np.full(epochs, np.nan), "diverged": np.zeros(epochs, bool)}
-    out.update({f"{sp}_{m}": np.full(epochs, np.nan) for sp in SPLITS
-                for m in metric_names(n_classes)})
+    out.update({f"{sp}_{m}": np.full(epochs, np.nan) for sp in SPLITS for m in names})
     return out
 
 
 def _check_spec(spec, predictions_dir: Path | None, augment, log) -> None:
-    if spec.eval_every:
-        raise LossbenchError(f"spec field 'eval_every': the torch trainer evaluates once per "
-                             f"epoch (0); got {spec.eval_every!r}")
     if spec.save_predictions_at and predictions_dir is None:
         raise LossbenchError("spec field 'save_predictions_at': needs predictions_dir "
                              "(where the per-sample test predictions go)")
@@ -385,6 +468,34 @@ def _write_predictions(path: Path, test_idx: np.ndarray, kept: dict[str, np.ndar
     write_csv(path, frame, float_format="%.6g")
 
 
+def histograms(kept: dict[str, np.ndarray], bins: int = HIST_BINS):
+    """Binned counts of the test-set distributions of the two-scale paper (Sec. 3.2): max p
+    over all samples (Fig. 4), p_y over all samples (Fig. 5), δp = p_y - max_i p_i (eq. 19)
+    over the misclassified ones (Fig. 6). Long table: ``quantity, lo, hi, count`` (bins
+    [lo, hi), the last one closed, as ``numpy.histogram``)."""
+    import pandas as pd
+
+    wrong = kept["argmax"] != kept["y"]
+    parts = [("max_p", kept["p_max"], (0.0, 1.0)), ("p_y", kept["p_y"], (0.0, 1.0)),
+             ("delta_p", (kept["p_y"] - kept["p_max"])[wrong], (-1.0, 0.0))]
+    frames = []
+    for name, values, (lo, hi) in parts:
+        counts, edges = np.histogram(np.clip(values, lo, hi), bins=bins, range=(lo, hi))
+        frames.append(pd.DataFrame({"quantity": name, "lo": edges[:-1], "hi": edges[1:],
+                                    "count": counts.astype(np.int64)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _write_epoch_files(folder: Path, spec, epoch: int, test_idx: np.ndarray,
+                       kept: dict[str, np.ndarray]) -> None:
+    """``<run_id>-epoch<e>.csv.gz`` (predictions) and ``<run_id>-epoch<e>-hist.csv``."""
+    from bench.io import write_csv
+
+    stem = Path(folder) / f"{spec.run_id}-epoch{epoch}"
+    _write_predictions(stem.with_name(stem.name + ".csv.gz"), test_idx, kept)
+    write_csv(stem.with_name(stem.name + "-hist.csv"), histograms(kept), float_format="%.6g")
+
+
 def fit_torch(spec, dataset, split: tuple[np.ndarray, np.ndarray, np.ndarray], *,
               checkpoint_dir: Path | None = None, augment: Callable | None = None,
               log: Callable[[str], None] = print, on_epoch: Callable[[int], None] | None = None,
@@ -393,11 +504,16 @@ def fit_torch(spec, dataset, split: tuple[np.ndarray, np.ndarray, np.ndarray], *
     """Train one ``RunSpec`` on ``dataset`` with (train, val, test) index arrays ``split``.
 
     Returns per-epoch arrays of length ``spec.epochs``: ``train_loss``, ``diverged`` (bool)
-    and ``<split>_<metric>`` for split in train/val/test and ``metric_names(n_classes)``
-    (the per-model slice of ``train_stack``'s output; NaN from a divergence on, when training
-    stops). ``augment(x, generator, train)`` transforms float batches (``train=False`` at
-    evaluation). With ``checkpoint_dir``, ``<run_id>.pt`` is written after every epoch and a
-    rerun of the same spec resumes from it; it is removed when the run completes.
+    and ``<split>_<metric>`` for split in train/val/test and ``metric_names(n_classes,
+    super_class)`` (the per-model slice of ``train_stack``'s output; NaN from a divergence on,
+    when training stops; the super-class columns when ``dataset.meta["super_class"]`` maps
+    classes to super-classes). With ``spec.eval_every`` > 0, also the ``iter_`` arrays of
+    ``IterationLog``, one entry per ``eval_every`` steps (``iterations_table`` makes them
+    long). ``spec.save_predictions_at`` epochs write, in ``predictions_dir``, the test
+    predictions and their histograms (``histograms``). ``augment(x, generator, train)``
+    transforms float batches (``train=False`` at evaluation). With ``checkpoint_dir``,
+    ``<run_id>.pt`` is written after every epoch and a rerun of the same spec resumes from
+    it; it is removed when the run completes.
     ``data_path``: ``auto`` (device tensors when they fit), or force ``device`` / ``loader``.
     """
     from tqdm import tqdm
@@ -407,19 +523,20 @@ def fit_torch(spec, dataset, split: tuple[np.ndarray, np.ndarray, np.ndarray], *
     data = make_data(dataset, split, device, data_path, log)
     run = Run(spec, dataset, data, device, augment, log)
     ctx = _context(run, dataset, split, augment, log)
-    out = _empty_arrays(spec.epochs, run.n_classes)
-    names = metric_names(run.n_classes)
+    names = run.metric_names
+    out = _empty_arrays(spec.epochs, names)
+    iterations = IterationLog(run) if spec.eval_every else None
     path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{spec.run_id}.pt"
     start = 0
     if path is not None and path.exists():
-        start = _resume(run, out, path, log)
+        start = _resume(run, out, iterations, path, log)
     else:
         run.loss.prepare(ctx)
     saves = set(spec.save_predictions_at)
     bar = tqdm(total=spec.epochs, initial=start, disable=not spec.progress, leave=False,
                desc=f"{spec.model} {spec.method} lr={spec.lr:g} seed={spec.seed}")
     for epoch in range(start, spec.epochs):
-        train_loss = run.train_epoch(epoch, ctx)
+        train_loss = run.train_epoch(epoch, ctx, iterations)
         if not (math.isfinite(train_loss) and run.finite()):
             out["diverged"][epoch:] = True
             log(f"{spec.method} lr={spec.lr:g} seed={spec.seed}: diverged in epoch {epoch}")
@@ -431,29 +548,31 @@ def fit_torch(spec, dataset, split: tuple[np.ndarray, np.ndarray, np.ndarray], *
             for j, name in enumerate(names):
                 out[f"{sp}_{name}"][epoch] = values[j]
             if keep:
-                name = f"{spec.run_id}-epoch{epoch + 1}.csv.gz"
-                _write_predictions(Path(predictions_dir) / name, split[2], kept)
+                _write_epoch_files(predictions_dir, spec, epoch + 1, split[2], kept)
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.4g}", val_acc=f"{out['val_acc'][epoch]:.3f}")
         if path is not None and epoch + 1 < spec.epochs:
-            _save(run, out, epoch + 1, path)
+            _save(run, out, iterations, epoch + 1, path)
         if on_epoch is not None:
             on_epoch(epoch)
     bar.close()
     if path is not None:
         path.unlink(missing_ok=True)
-    return out
+    return out if iterations is None else {**out, **iterations.arrays}
 
 
-def _save(run: Run, out: dict[str, np.ndarray], epochs_done: int, path: Path) -> None:
+def _save(run: Run, out: dict[str, np.ndarray], iterations: IterationLog | None,
+          epochs_done: int, path: Path) -> None:
     from bench.io import atomic_write
 
     state = {"run_id": run.spec.run_id, "epoch": epochs_done, "run": run.state_dict(),
-             "arrays": {k: torch.from_numpy(v.copy()) for k, v in out.items()}}
+             "arrays": {k: torch.from_numpy(v.copy()) for k, v in out.items()},
+             "iterations": None if iterations is None else iterations.state_dict()}
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def _resume(run: Run, out: dict[str, np.ndarray], path: Path, log) -> int:
+def _resume(run: Run, out: dict[str, np.ndarray], iterations: IterationLog | None,
+            path: Path, log) -> int:
     """Load ``path`` into ``run`` and ``out``; the number of epochs it had completed."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -466,6 +585,8 @@ def _resume(run: Run, out: dict[str, np.ndarray], path: Path, log) -> int:
     run.load_state_dict(state["run"])
     for key, value in state["arrays"].items():
         out[key][:] = value.numpy()
+    if iterations is not None:
+        iterations.load_state_dict(state["iterations"], run.device)
     log(f"{run.spec.method} lr={run.spec.lr:g} seed={run.spec.seed}: resumed after epoch "
         f"{state['epoch']} from {path}")
     return int(state["epoch"])

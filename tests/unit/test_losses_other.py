@@ -29,7 +29,7 @@ def test_two_scale_value_at_hand_computed_point():
     scales = loss.init_scales(R)
     assert scales["R1"].item() == 2.0 and scales["R2"].item() == 20.0
     z = torch.tensor([[1.0, 3.0], [3.0, 1.0]], dtype=torch.float64)
-    t = torch.tensor([0, 0])  # margins (in z / R): -1 (< eta) and +1 (>= eta)
+    t = torch.tensor([0, 0])  # raw margins δX (eq. 13): -2 (< eta) and +2 (>= eta)
     v = loss(z, t, 0.0, scales=scales, weight_norm=R)
     x = z / R
     expect0 = -torch.log_softmax(2.0 * x[0], -1)[0]   # R1 = 2
@@ -59,11 +59,11 @@ def test_two_scale_fixed_and_sep():
     assert not s["R1"].requires_grad and not s["R2"].requires_grad
     sep = make_loss("two_scale_sep")
     s = sep.init_scales(3.0)
-    assert set(s) == {"Rs"} and s["Rs"].requires_grad and s["Rs"].item() == 30.0
+    assert set(s) == {"Rs"} and s["Rs"].requires_grad and s["Rs"].item() == 10.0  # a ratio
     z = torch.tensor([[0.0, 1.0], [2.0, 0.0]], dtype=torch.float64)
     t = torch.tensor([0, 0])
     v = sep(z, t, 0.0, scales=s, weight_norm=3.0)
-    # small margin: raw logits (R1 = R); large margin: Rs z / R = 10 z
+    # small margin: raw logits (R X̂ = z); large margin: Rs R X̂ = 10 z (eq. 17)
     assert v[0].item() == pytest.approx(-torch.log_softmax(z[0], -1)[0].item(), rel=1e-6)
     assert v[1].item() == pytest.approx(-torch.log_softmax(10 * z[1], -1)[0].item(), rel=1e-6)
     v.sum().backward()

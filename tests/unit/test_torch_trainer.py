@@ -285,8 +285,8 @@ def test_predictions_are_written_at_the_asked_epochs(tmp_path):
     ds, split = _toy()
     spec = _spec(epochs=3, save_predictions_at=(1, 3))
     out = fit_torch(spec, ds, split, predictions_dir=tmp_path, **QUIET)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{spec.run_id}-epoch1.csv.gz",
-                                                         f"{spec.run_id}-epoch3.csv.gz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{spec.run_id}-epoch{e}{suffix}" for e in (1, 3) for suffix in ("-hist.csv", ".csv.gz")]
     with gzip.open(tmp_path / f"{spec.run_id}-epoch3.csv.gz") as f:
         table = pd.read_csv(f)
     assert list(table.columns) == ["index", "y", "p_y", "argmax", "correct"]
