@@ -116,6 +116,13 @@ def write_all(results: dict, out: Path) -> list[tuple[Path, object]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.warn import one_line_warnings
+
+    with one_line_warnings("lossbench analyze"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from analysis._compare import compare
     from analysis._input import read_labels, read_results
 

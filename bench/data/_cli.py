@@ -48,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     """
     from bench.data import dataset_status
     from bench.errors import LossbenchError
+    from bench.warn import one_line_warnings
 
-    rows = dataset_status(args.source, args.splits_source)
+    with one_line_warnings("lossbench datasets"):
+        rows = dataset_status(args.source, args.splits_source)
     missing = [r["name"] for r in rows if r["status"] == "missing"]
     invalid = [r["name"] for r in rows if r["status"].startswith("invalid")]
     if len(missing) == len(rows):

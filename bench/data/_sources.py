@@ -208,6 +208,13 @@ def _extract(tarball: Path, target: Path) -> Path:
         with tarfile.open(tarball, "r:*") as archive:
             archive.extractall(tmp, filter="data")
         write_text(tmp / MANIFEST_NAME, json.dumps(_manifest(tmp), sort_keys=True))
+    except tarfile.FilterError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        member = exc.tarinfo.name if exc.tarinfo is not None else "?"
+        raise LossbenchError(
+            f"{tarball}: member {member!r} would be written outside the extraction folder "
+            f"({type(exc).__name__}); refusing the tarball"
+        ) from None
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, tarfile.TarError) \

@@ -154,7 +154,6 @@ def load(name: str, source: str | os.PathLike | None = None,
     """
     local = _data_source(source)
     folder = local.root / str(name)
-    _check_name(name, folder)
     splits_origin = None if splits_source is None else str(splits_source)
     return _checked(local, folder, lambda: _load_folder(name, local, folder, splits_origin))
 
@@ -186,6 +185,7 @@ def _checked(local: _sources.LocalSource | None, folder: Path, read):
 
 def _load_folder(name: str, local: _sources.LocalSource, folder: Path,
                  splits_origin: str | None) -> Dataset:
+    _check_name(name, folder)
     meta_path = folder / f"{name}.txt"
     if not meta_path.is_file():
         raise DatasetMissingError(f"dataset {name!r} is missing from source {local.origin}")
