@@ -76,7 +76,8 @@ def _usable_cache(configured: Path) -> Path:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         try:
-            fallback = Path(tempfile.mkdtemp(prefix="lossbench-cache-"))
+            tempdirs.clean_stale(tempfile.gettempdir())  # fallbacks of killed runs
+            fallback = tempdirs.make_dir(tempfile.gettempdir(), "lossbench-cache")
         except OSError:
             raise LossbenchError(
                 f"cache folder {configured} cannot be written ({reason}) and no temporary folder "
@@ -197,10 +198,11 @@ def _manifest(folder: Path) -> dict[str, list]:
     return files
 
 
-def _extract(tarball: Path, target: Path) -> Path:
+def _extract(tarball: Path, target: Path, replace: bool = False) -> Path:
     """Extract into an owner-named temporary folder with a manifest; rename it to ``target``.
 
-    An existing ``target`` (a damaged copy) is swapped out first and removed after.
+    With ``replace``, an existing ``target`` (a damaged copy) is swapped out and removed;
+    without, a ``target`` that another process made meanwhile wins.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = tempdirs.make_dir(target.parent, target.name)
@@ -228,7 +230,7 @@ def _extract(tarball: Path, target: Path) -> Path:
             "download it again"
         ) from None
     old = None
-    if target.exists():
+    if replace and target.exists():
         old = tempdirs.make_dir(target.parent, target.name + "-damaged")
         with contextlib.suppress(OSError):
             os.rename(target, old / "copy")
@@ -246,10 +248,11 @@ def _extract_once(tarball: Path, key: str) -> Path:
     target = cache_dir() / "extracted" / key[:16]
     if target.is_dir() and (target / MANIFEST_NAME).is_file():
         return target
-    if target.is_dir():  # extracted before manifests existed: cannot be checked, renew it
+    renew = target.is_dir()
+    if renew:  # extracted before manifests existed: cannot be checked, renew it
         warnings.warn(f"re-extracting {tarball}: its cached copy {target} has no manifest",
                       CacheWarning, stacklevel=3)
-    return _extract(tarball, target)
+    return _extract(tarball, target, replace=renew)
 
 
 @lru_cache(maxsize=8)
@@ -310,7 +313,7 @@ class LocalSource:
         """Re-extract the tarball over its damaged cached copy, saying which copy was damaged."""
         warnings.warn(f"the cached copy of {self.archive} is damaged ({reason}); "
                       "re-extracting it", CacheWarning, stacklevel=3)
-        _extract(self.tarball, self.extracted)
+        _extract(self.tarball, self.extracted, replace=True)
 
 
 def _dataset_root(folder: Path, subfolders: tuple[str, ...]) -> Path:

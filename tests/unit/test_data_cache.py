@@ -233,3 +233,26 @@ def test_stale_temporaries_of_killed_runs_are_removed_on_the_next_start(tmp_path
     data.load("toy", tmp_path)
     assert not stale.exists() and not legacy.exists() and not half.exists()
     assert live.exists() and fresh_legacy.exists()
+
+
+def test_bad_downloaded_split_file_names_the_url_and_is_fetched_again(tmp_path):
+    from test_data_load import _serve, make_splits
+
+    truth = make_dataset(tmp_path, n1=20)
+    make_splits(tmp_path, "toy", (truth["y"] + 1) % 2)  # labels that contradict the data
+    server = _serve(tmp_path / "splits")
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        with pytest.raises(LossbenchError) as info:
+            data.load("toy", tmp_path, splits_source=base).splits("klambauer")
+        message = str(info.value)
+        assert message.startswith(f"{base}/toy/labels_py.dat: label 1 in row 1 differs")
+        assert "cache" not in message and "next run downloads it again" in message
+        assert not list((tmp_path / "cache" / "downloads").rglob("*.dat"))
+        make_splits(tmp_path / "fixed", "toy", truth["y"])
+        for f in (tmp_path / "fixed" / "splits" / "toy").iterdir():
+            f.replace(tmp_path / "splits" / "toy" / f.name)
+        ((_, _, test),) = data.load("toy", tmp_path, splits_source=base).splits("klambauer")
+    finally:
+        server.shutdown()
+    assert test.size > 0

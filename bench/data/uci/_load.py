@@ -263,7 +263,17 @@ def _splits_folder(name: str, splits_source) -> tuple[Path, str, _sources.LocalS
 def load_klambauer(name: str, y: np.ndarray, splits_source=None) -> tuple[np.ndarray, np.ndarray]:
     """The (n x 4) ``folds_py`` and ``validation_folds_py`` matrices, verified and cached."""
     folder, source_key, local = _splits_folder(name, splits_source)
-    return _checked(local, folder, lambda: _read_klambauer(name, y, folder, source_key))
+    if local is not None:
+        return _checked(local, folder, lambda: _read_klambauer(name, y, folder, source_key))
+    try:  # downloaded from a base URL: a bad file is the URL's, and its copy must go
+        return _read_klambauer(name, y, folder, source_key)
+    except LossbenchError as exc:
+        for fname in SPLIT_FILES:
+            (folder / fname).unlink(missing_ok=True)
+        url = f"{source_key.removeprefix('url:').rstrip('/')}/{name}/"
+        message = str(exc).replace(f"{folder}{os.sep}", url)
+        raise type(exc)(f"{message} (the downloaded copy was removed: the next run downloads "
+                        "it again)") from None
 
 
 def _read_klambauer(name: str, y: np.ndarray, folder: Path,
