@@ -6,7 +6,9 @@ Light at import time (argparse only); pandas, scipy and matplotlib load inside `
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 from pathlib import Path
 
 HELP = ("Compare methods over datasets from a long CSV: ranks, Friedman/Iman–Davenport, "
@@ -52,11 +54,80 @@ def _folder_name(group: dict) -> Path:
     return Path(*parts)
 
 
+def check_out_dir(out: Path) -> None:
+    """Fail before the analysis, not after it, when ``--out`` cannot be a writable folder."""
+    from bench.errors import LossbenchError
+
+    if out.exists() and not out.is_dir():
+        raise LossbenchError(f"--out '{out}' is an existing file; give a folder path (created)")
+    probe = out
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise LossbenchError(f"--out '{out}': '{probe}' is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise LossbenchError(f"--out '{out}': folder '{probe}' is not writable")
+
+
+def write_all(results: dict, out: Path) -> list[tuple[Path, object]]:
+    """Write every group into a staging folder inside ``out``, then move the files into place.
+
+    A failed write (disk full, read-only) leaves ``out`` as it was: no partial file, no new
+    file, no staging folder; a folder created for this run is removed again. A staging folder
+    of a killed run is removed by the next run (`bench.tempdirs`).
+    """
+    from analysis.tables import write_outputs
+    from bench import tempdirs
+    from bench.errors import LossbenchError
+
+    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
+    staging, done, ok = None, [], False
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempdirs.clean_stale(out)
+        staging = tempdirs.make_dir(out, "analyze")
+        for key, comparison in results.items():
+            folder = _folder_name(comparison.group) if key else Path()
+            write_outputs(comparison, staging / folder)
+            done.append((out / folder, comparison))
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            dest = out / path.relative_to(staging)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+        ok = True
+    except OSError as exc:
+        where = str(exc.filename or out)
+        if staging is not None:
+            where = where.replace(str(staging), str(out))
+        raise LossbenchError(
+            f"cannot write the analysis into '{out}': {exc.strerror or exc} ({where}); "
+            "nothing was written"
+        ) from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if not ok:
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+    return done
+
+
 def run(args: argparse.Namespace) -> int:
+    from bench.warn import one_line_warnings
+
+    with one_line_warnings("lossbench analyze"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from analysis._compare import compare
     from analysis._input import read_labels, read_results
-    from analysis.tables import write_outputs
 
+    out = Path(args.out)
+    check_out_dir(out)
     df = read_results(args.results)
     labels = read_labels(args.labels) if args.labels else None
     group_by = [c.strip() for c in args.group_by.split(",") if c.strip()] if args.group_by \
@@ -68,14 +139,23 @@ def run(args: argparse.Namespace) -> int:
         average_over=args.average_over, drop_incomplete=args.drop_incomplete,
         rope=args.rope, labels=labels, paper_table=args.paper_table,
     )
-    out = Path(args.out)
     results = {(): result} if not group_by else result
-    for key, comparison in results.items():
-        folder = out / _folder_name(comparison.group) if key else out
-        write_outputs(comparison, folder)
-        f = comparison.friedman
-        where = f" [{', '.join(f'{k}={v}' for k, v in comparison.group.items())}]" if key else ""
-        dropped = f", dropped {len(comparison.dropped)}" if comparison.dropped else ""
-        print(f"{folder}{where}: {f['n_methods']} methods x {f['n_datasets']} datasets"
-              f"{dropped}; Friedman p = {f['p_value']:.3g}")
+    for folder, comparison in write_all(results, out):
+        print(f"{folder}{_where(comparison)}: {_summary_line(comparison)}")
     return 0
+
+
+def _where(comparison) -> str:
+    group = comparison.group
+    return f" [{', '.join(f'{k}={v}' for k, v in group.items())}]" if group else ""
+
+
+def _summary_line(comparison) -> str:
+    f = comparison.friedman
+    dropped = f", dropped {len(comparison.dropped)}" if comparison.dropped else ""
+    head = f"{f['n_methods']} methods x {f['n_datasets']} datasets{dropped}"
+    if f.get("applicable", True):
+        return f"{head}; Friedman p = {f['p_value']:.3g}"
+    w = comparison.wilcoxon_holm.iloc[0]
+    return (f"{head}; Friedman needs >= 3 methods: Wilcoxon signed-rank p = {w['p_value']:.3g}, "
+            f"sign test p = {w['sign_p']:.3g}")

@@ -73,6 +73,20 @@ def display_labels(order: Sequence[str], labels: Mapping[str, str] | None) -> di
     return {m: (f"{lab} ({m})" if counts[lab] > 1 else lab) for m, lab in out.items()}
 
 
+def friedman_not_applicable(n_datasets: int, n_methods: int) -> dict:
+    """friedman.json for two methods: the test needs three, so its numbers are null."""
+    nan = float("nan")
+    return {
+        "n_datasets": int(n_datasets), "n_methods": int(n_methods), "applicable": False,
+        "reason": (f"The Friedman test needs >= {stats.MIN_FRIEDMAN_METHODS} methods; with "
+                   f"{n_methods} the Wilcoxon signed-rank and sign tests compare them "
+                   "(Demšar 2006, Sec. 3.1)."),
+        "chi2": nan, "p_value": nan, "iman_davenport_F": nan, "iman_davenport_p": nan,
+        "tie_corrected": True, "chi2_no_tie_correction": nan, "p_value_no_tie_correction": nan,
+        "iman_davenport_F_no_tie_correction": nan, "iman_davenport_p_no_tie_correction": nan,
+    }
+
+
 def _check_settings(alpha: float, rope: float, df: pd.DataFrame) -> None:
     if not isinstance(df, pd.DataFrame):
         raise LossbenchError(
@@ -190,7 +204,10 @@ def _compare_one(
         # the paper's Table 4 tie convention (ties get the best rank), for the side-by-side
         "mean_rank_min": stats.rank_matrix(oriented, ties="min").mean(axis=0)[methods].to_numpy(),
     })
-    fried = stats.friedman(oriented)
+    if len(methods) >= stats.MIN_FRIEDMAN_METHODS:
+        fried = stats.friedman(oriented)
+    else:
+        fried = friedman_not_applicable(len(scores), len(methods))
     q, cd = stats.nemenyi_cd(len(scores), len(methods), alpha)
 
     if (scores.to_numpy() < 0).any():

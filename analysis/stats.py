@@ -14,6 +14,11 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from bench.errors import LossbenchError
+
+#: the Friedman test ranks k >= 3 methods; two are compared by Wilcoxon and the sign test
+MIN_FRIEDMAN_METHODS = 3
+
 
 def rank_matrix(scores: pd.DataFrame, ties: str = "average") -> pd.DataFrame:
     """Per-dataset ranks, 1 = best; ties share the average rank (Demšar 2006, Sec. 3.2.2).
@@ -52,6 +57,11 @@ def friedman(scores: pd.DataFrame) -> dict[str, float | int | bool]:
     (Demšar 2006, eq. 1) is reported too, because that is what most ML papers print.
     """
     n, k = scores.shape
+    if k < MIN_FRIEDMAN_METHODS:
+        raise LossbenchError(
+            f"the Friedman test needs >= {MIN_FRIEDMAN_METHODS} methods, got {k}; compare two "
+            "methods with wilcoxon_holm (Wilcoxon signed-rank and sign test)"
+        )
     values = scores.to_numpy(dtype=float)
     ranks = rank_matrix(scores).to_numpy()
     if np.all(ranks == (k + 1) / 2):  # every dataset fully tied: no evidence of any difference
@@ -150,10 +160,16 @@ def performance_profile(
         hi = float(np.ceil(finite.max() * 100) / 100)
         grid = np.linspace(1.0, max(hi, 1.01), n_points)
     grid = np.unique(np.concatenate([grid, finite]))
-    if higher_is_better:
-        rho = (ratio[None, :, :] >= grid[:, None, None]).mean(axis=1)
-    else:
-        rho = (ratio[None, :, :] <= grid[:, None, None]).mean(axis=1)
+    # counts by binary search in each method's sorted ratios: O(grid log n) per method, not a
+    # grid x datasets x methods boolean cube (1.5 GB at 2,000 datasets x 20 methods, issue 15)
+    ranked = np.sort(ratio, axis=0)
+    n = ratio.shape[0]
+    rho = np.empty((grid.size, ratio.shape[1]))
+    for j in range(ratio.shape[1]):
+        if higher_is_better:  # share of ratios >= tau
+            rho[:, j] = (n - np.searchsorted(ranked[:, j], grid, side="left")) / n
+        else:  # share of ratios <= tau
+            rho[:, j] = np.searchsorted(ranked[:, j], grid, side="right") / n
     return pd.DataFrame(rho, index=pd.Index(grid, name="tau"), columns=scores.columns)
 
 
@@ -173,6 +189,22 @@ def signed_rank_sums(d: np.ndarray) -> tuple[float, float]:
     return float(r[d > 0].sum() + zero), float(r[d < 0].sum() + zero)
 
 
+def sign_test(d: np.ndarray) -> tuple[int, int, int, float]:
+    """(wins, losses, ties, two-sided p) of the sign test on differences ``d`` (> 0 = win).
+
+    Demšar (2006), Sec. 3.1.2: ties are split evenly between wins and losses, one ignored
+    when their number is odd; p from the exact binomial test with p = 1/2.
+    """
+    d = _snap(np.asarray(d, dtype=float))
+    wins, losses = int(np.sum(d > 0)), int(np.sum(d < 0))
+    ties = d.size - wins - losses
+    n = wins + losses + 2 * (ties // 2)
+    if n == 0:
+        return wins, losses, ties, 1.0
+    p = stats.binomtest(wins + ties // 2, n, 0.5).pvalue
+    return wins, losses, ties, float(min(p, 1.0))
+
+
 def wilcoxon_holm(
     scores: pd.DataFrame, baseline: str, higher_is_better: bool = True, seed: int = 0,
     n_resamples: int = 9999, confidence: float = 0.95,
@@ -181,7 +213,9 @@ def wilcoxon_holm(
 
     Differences are method - baseline in the score's units and direction. Zero differences
     are split between R+ and R- as Demšar (2006) recommends (scipy's `zsplit`); the test is
-    two-sided, so the direction only decides which rank sum is `r_better`.
+    two-sided, so the direction only decides which rank sum is `r_better`. The sign test
+    (`sign_test`; columns `sign_*`, wins = datasets where the method is better) is the
+    distribution-free companion Demšar (2006, Sec. 3.1.2) gives for two classifiers.
     """
     rows = []
     for j, method in enumerate(m for m in scores.columns if m != baseline):
@@ -203,12 +237,17 @@ def wilcoxon_holm(
             if np.all(d == d[0]):
                 low = high = float(d[0])
             else:
+                # batches bound memory at O(batch x n); the resamples are the same as in one
+                # call (the generator's stream does not depend on the batch size)
                 ci = stats.bootstrap(
                     (d,), fn, n_resamples=n_resamples, confidence_level=confidence,
                     method="percentile", rng=np.random.default_rng(seed + j),
+                    batch=max(1, 2_000_000 // len(d)),
                 ).confidence_interval
                 low, high = float(ci.low), float(ci.high)
             row[f"{name}_ci_low"], row[f"{name}_ci_high"] = low, high
+        wins, losses, ties, sign_p = sign_test(d if higher_is_better else -d)
+        row.update(sign_wins=wins, sign_losses=losses, sign_ties=ties, sign_p=sign_p)
         rows.append(row)
     table = pd.DataFrame(rows)
     table.insert(table.columns.get_loc("p_value") + 1, "p_holm",
@@ -216,42 +255,134 @@ def wilcoxon_holm(
     return table
 
 
+def _first_true(d: np.ndarray, d_sorted: np.ndarray, thresh: float, strict: bool) -> np.ndarray:
+    """For each i, the first k with d[i] + d_sorted[k] > thresh (>= if not strict), else m.
+
+    A vectorised binary search on the very sums the dense form compares: float addition is
+    monotone in each argument, so the predicate is monotone in k and the split is exact.
+    """
+    m = d_sorted.size
+    lo, hi = np.zeros(d.size, dtype=np.int64), np.full(d.size, m, dtype=np.int64)
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        s = d + d_sorted[np.minimum(mid, m - 1)]
+        ok = (s > thresh) if strict else (s >= thresh)
+        hi = np.where(active & ok, mid, hi)
+        lo = np.where(active & ~ok, mid + 1, lo)
+
+
+def _quadratic_forms(wt: np.ndarray, order: np.ndarray, cuts: dict[str, np.ndarray],
+                     rope: bool, prefix: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """w'Hw for each column of ``wt`` (m x S, one Dirichlet draw per column), for H above
+    (+rope) and, with ``rope``, below (-rope).
+
+    ``prefix`` (m+1 x S) receives P, the cumulative sums of the weights in sorted order; then
+    sum_j H_ij w_j = T - (P[gt_i] + P[ge_i]) / 2 above and (P[lt_i] + P[le_i]) / 2 below,
+    where the ``cuts`` (per original index i) bound the sorted j whose d_i + d_j is above /
+    equal to / below the threshold. Ties (1/2 weight) are summed per group of equal
+    differences (rows of a group share their cuts): sum over groups g of W_g x (its partners'
+    weight), W_g = P[stop_g] - P[start_g].
+    """
+    prefix[0] = 0.0
+    for r, i in enumerate(order):  # row adds over S draws: no strided cumsum
+        np.add(prefix[r], wt[i], out=prefix[r + 1])
+    total = prefix[-1]
+    out = []
+    for lo, sign in (("gt", -1.0), ("lt", 1.0))[: 2 if rope else 1]:
+        form = np.einsum("is,is->s", wt, prefix.take(cuts[lo], axis=0, mode="clip"))
+        start, stop, lo_g, hi_g = cuts[f"{lo}_tied"]
+        if start.size:  # per group of equal differences: its weight x its tied partners'
+            weight = prefix.take(stop, axis=0) - prefix.take(start, axis=0)
+            partners = prefix.take(hi_g, axis=0) - prefix.take(lo_g, axis=0)
+            form += 0.5 * np.einsum("gs,gs->s", weight, partners)
+        out.append(total * total - form if sign < 0 else form)
+    return out[0], (out[1] if rope else None)
+
+
+def _posterior_many(
+    diffs: np.ndarray, rope: float, prior: float, n_samples: int, seed: int, chunk: int | None,
+) -> np.ndarray:
+    """Posterior samples for each column of ``diffs`` (n x k, y - x), shape (k, n_samples, 3).
+
+    baycomp evaluates, per Dirichlet draw w, the quadratic form w' H w with
+    H_ij = heaviside(d_i + d_j - 2 rope) over the n + 1 differences (a pseudo-observation 0
+    first): O(n^2) per draw, minutes and gigabytes at 2,000 datasets (issue 15). Sorting the
+    differences once makes {j : d_i + d_j > t} a suffix of the sorted order, so
+    (H w)_i = a suffix sum of the sorted weights: O(n) per draw after an O(n log n) search.
+    The draws are the same for every column (same seed), so they are made once, in chunks
+    (RandomState draws them sequentially: chunking leaves them equal), and the columns of a
+    chunk are evaluated on two threads (numpy releases the GIL).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    n, k = diffs.shape
+    m = n + 1
+    d_all = np.vstack([np.zeros((1, k)), diffs])
+    weights = np.ones(m)
+    weights[0] = prior
+    t = 2.0 * rope
+    plans = []
+    for c in range(k):
+        d = d_all[:, c]
+        order = np.argsort(d, kind="stable")
+        ds = d[order]
+        # above: d_i + d_j > t (1) or == t (1/2); below: d_i + d_j < -t (1) or == -t (1/2)
+        cuts = {"gt": _first_true(d, ds, t, True), "ge": _first_true(d, ds, t, False)}
+        if rope > 0:
+            cuts.update(lt=_first_true(d, ds, -t, False), le=_first_true(d, ds, -t, True))
+        # groups of equal differences: sorted runs [start, stop), one representative each
+        start = np.flatnonzero(np.r_[True, ds[1:] != ds[:-1]])
+        stop = np.r_[start[1:], m]
+        rep = order[start]
+        for lo, hi in (("gt", "ge"), ("lt", "le"))[: 2 if rope > 0 else 1]:
+            tied = cuts[lo][rep] != cuts[hi][rep]
+            cuts[f"{lo}_tied"] = (start[tied], stop[tied], cuts[lo][rep][tied],
+                                  cuts[hi][rep][tied])
+        plans.append((order, cuts))
+    out = np.zeros((k, n_samples, 3))
+    rs = np.random.RandomState(seed)
+    step = chunk or max(1, min(1024, 2_000_000 // m))  # ~16 MB per array: bounded memory
+    workers = min(2, k)
+    buffers = [np.empty((m + 1, step)) for _ in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        for start in range(0, n_samples, step):
+            stop = min(start + step, n_samples)
+            wt = np.ascontiguousarray(rs.dirichlet(weights, stop - start).T)
+
+            def job(c: int, wt=wt, start=start, stop=stop) -> None:
+                prefix = buffers[c % workers][:, : stop - start]
+                above, below = _quadratic_forms(wt, *plans[c], rope > 0, prefix)
+                out[c, start:stop, 2] = above
+                if below is not None:
+                    out[c, start:stop, 0] = below
+
+            for first in range(0, k, workers):  # one column per buffer at a time
+                list(pool.map(job, range(first, min(first + workers, k))))
+    if rope > 0:
+        out[:, :, 1] = 1.0 - out[:, :, 0] - out[:, :, 2]
+    else:
+        out[:, :, 0] = 1.0 - out[:, :, 2]
+    return out
+
+
 def signed_rank_posterior(
     x: np.ndarray, y: np.ndarray, rope: float = 0.0, prior: float = 0.5,
-    n_samples: int = 50000, seed: int = 0, chunk: int = 10000,
+    n_samples: int = 50000, seed: int = 0, chunk: int | None = None,
 ) -> np.ndarray:
     """Posterior samples of the Bayesian signed-rank test, shape (n_samples, 3).
 
     The same computation as `baycomp.SignedRankTest.sample(x, y, rope, prior=...,
     nsamples=..., random_state=seed)` (same Dirichlet draws, same columns: 0 = x better by
-    more than the rope, 1 = rope, 2 = y better), vectorised: baycomp loops over samples in
-    Python, about 50x slower at 120 datasets. The tests check equality with baycomp.
+    more than the rope, 1 = rope, 2 = y better), in O(n log n + n_samples n) instead of
+    baycomp's O(n_samples n^2) Python loop (`_posterior_many`). The tests check equality with
+    baycomp and with the dense quadratic form. `chunk`: draws per block (default: about a
+    million numbers per block, which bounds memory).
     """
-    diff = np.hstack(([0.0], np.asarray(y, dtype=float) - np.asarray(x, dtype=float)))
-    sums = diff[:, None] + diff[None, :]
-    weights = np.ones(len(diff))
-    weights[0] = prior
-
-    def heaviside(a: np.ndarray, thresh: float) -> np.ndarray:
-        return (a > thresh).astype(float) + 0.5 * (a == thresh).astype(float)
-
-    w = np.random.RandomState(seed).dirichlet(weights, n_samples)
-    out = np.zeros((n_samples, 3))
-    if rope > 0:
-        above, below = heaviside(sums, 2 * rope), heaviside(-sums, 2 * rope)
-    else:
-        above, below = heaviside(sums, 0.0), None
-    for start in range(0, n_samples, chunk):
-        wc = w[start:start + chunk]
-        out[start:start + chunk, 2] = np.einsum("si,ij,sj->s", wc, above, wc, optimize=True)
-        if below is not None:
-            out[start:start + chunk, 0] = np.einsum("si,ij,sj->s", wc, below, wc,
-                                                    optimize=True)
-    if rope > 0:
-        out[:, 1] = 1.0 - out[:, 0] - out[:, 2]
-    else:
-        out[:, 0] = 1.0 - out[:, 2]
-    return out
+    diff = np.asarray(y, dtype=float) - np.asarray(x, dtype=float)
+    return _posterior_many(diff[:, None], rope, prior, n_samples, seed, chunk)[0]
 
 
 def bayes_signed_rank(
@@ -267,13 +398,14 @@ def bayes_signed_rank(
     column 0 is P(method better). Each probability is the share of posterior samples in
     which that region is the most probable, as baycomp's own `probs`.
     """
+    methods = [m for m in scores.columns if m != baseline]
+    x = scores[methods].to_numpy(dtype=float)
+    y = scores[[baseline]].to_numpy(dtype=float)
+    if not higher_is_better:
+        x, y = y, x
+    samples = _posterior_many(y - x, rope, 0.5, n_samples, seed, None)
     rows = []
-    for method in (m for m in scores.columns if m != baseline):
-        x = scores[method].to_numpy(dtype=float)
-        y = scores[baseline].to_numpy(dtype=float)
-        if not higher_is_better:
-            x, y = y, x
-        sample = signed_rank_posterior(x, y, rope=rope, n_samples=n_samples, seed=seed)
+    for method, sample in zip(methods, samples, strict=True):
         winners = np.argmax(sample, axis=1)
         p_better, p_rope, p_worse = np.bincount(winners, minlength=3) / len(winners)
         rows.append({"method": method, "rope": rope, "p_better": float(p_better),

@@ -75,6 +75,21 @@ def _matrix_markdown(p: pd.DataFrame, result: Comparison, alpha: float) -> str:
     return _md_table(["", *labels], rows)
 
 
+def _friedman_markdown(f: dict, alpha: float) -> list[str]:
+    out = ["## Friedman test", "",
+           f"χ²_F = {f['chi2']:.3f} (tie-corrected), p = {_fmt_p(f['p_value'])}; "
+           f"Iman–Davenport F_F = {f['iman_davenport_F']:.3f}, "
+           f"p = {_fmt_p(f['iman_davenport_p'])} "
+           f"(df {f['n_methods'] - 1}, {(f['n_methods'] - 1) * (f['n_datasets'] - 1)}). "
+           f"Without tie correction (Demšar 2006, eq. 1): χ²_F = "
+           f"{f['chi2_no_tie_correction']:.3f}, F_F = "
+           f"{f['iman_davenport_F_no_tie_correction']:.3f}.", ""]
+    if f["p_value"] >= alpha:
+        out += [f"The Friedman test does not reject equal performance at α = {alpha:g}; "
+                "read the post-hoc results below as descriptive only.", ""]
+    return out
+
+
 def summary_markdown(result: Comparison) -> str:
     """Everything in one page: settings, Friedman, ranks, Table 4, post-hoc, figures."""
     s = result.settings
@@ -96,17 +111,10 @@ def summary_markdown(result: Comparison) -> str:
         out += ["No dataset was dropped.", ""]
     out += [f"- {n}" for n in result.notes] + ([""] if result.notes else [])
 
-    out += ["## Friedman test", "",
-            f"χ²_F = {f['chi2']:.3f} (tie-corrected), p = {_fmt_p(f['p_value'])}; "
-            f"Iman–Davenport F_F = {f['iman_davenport_F']:.3f}, "
-            f"p = {_fmt_p(f['iman_davenport_p'])} "
-            f"(df {f['n_methods'] - 1}, {(f['n_methods'] - 1) * (f['n_datasets'] - 1)}). "
-            f"Without tie correction (Demšar 2006, eq. 1): χ²_F = "
-            f"{f['chi2_no_tie_correction']:.3f}, F_F = "
-            f"{f['iman_davenport_F_no_tie_correction']:.3f}.", ""]
-    if f["p_value"] >= alpha:
-        out += [f"The Friedman test does not reject equal performance at α = {alpha:g}; "
-                "read the post-hoc results below as descriptive only.", ""]
+    if not f.get("applicable", True):
+        out += ["## Friedman test", "", f["reason"], ""]
+    else:
+        out += _friedman_markdown(f, alpha)
 
     out += ["## Ranks", "", _md_table(
         ["Method", "Mean rank", "#Wins", f"Δ vs {lab[result.baseline]}", "Datasets"],
@@ -135,15 +143,17 @@ def summary_markdown(result: Comparison) -> str:
     w = result.wilcoxon_holm
     out += [f"## Wilcoxon signed-rank vs {lab[result.baseline]} (Holm-adjusted)", "",
             _md_table(
-                ["Method", "R+ (better)", "R− (worse)", "p", "p (Holm)", "median Δ [95 % CI]",
-                 "mean Δ [95 % CI]"],
+                ["Method", "R+ (better)", "R− (worse)", "p", "p (Holm)", "W/L/T", "sign p",
+                 "median Δ [95 % CI]", "mean Δ [95 % CI]"],
                 [[lab[r.method], f"{r.r_better:g}", f"{r.r_worse:g}", _fmt_p(r.p_value),
-                  _fmt_p(r.p_holm),
+                  _fmt_p(r.p_holm), f"{r.sign_wins}/{r.sign_losses}/{r.sign_ties}",
+                  _fmt_p(r.sign_p),
                   f"{r.median_diff:+.3f} [{r.median_ci_low:+.3f}, {r.median_ci_high:+.3f}]",
                   f"{r.mean_diff:+.3f} [{r.mean_ci_low:+.3f}, {r.mean_ci_high:+.3f}]"]
                  for r in w.itertuples()]),
-            "Zero differences split between R+ and R− (Demšar 2006); CIs: percentile "
-            "bootstrap over datasets.", ""]
+            "Zero differences split between R+ and R− (Demšar 2006); W/L/T: datasets on "
+            "which the method wins/loses/ties, sign p: two-sided sign test, ties split evenly "
+            "(Demšar 2006, Sec. 3.1.2); CIs: percentile bootstrap over datasets.", ""]
     b = result.bayes_signed_rank
     out += [f"## Bayesian signed-rank test vs {lab[result.baseline]} "
             f"(rope ±{s['rope']:g} {s['score_col']})", "",

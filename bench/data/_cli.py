@@ -40,17 +40,39 @@ def format_rows(rows: list[dict], fmt: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 1 if any dataset is invalid; missing datasets are listed on stderr, not an error."""
-    from bench.data import dataset_status
+    """0 when every present dataset is valid (missing ones are listed on stderr).
 
-    rows = dataset_status(args.source, args.splits_source)
-    sys.stdout.write(format_rows(rows, args.format))
+    Exit 2, as for any bad input, when a dataset is invalid (the table is printed first, its
+    status column says why) or when the source holds none of the datasets: an empty or wrong
+    folder is not success.
+    """
+    from bench.data import dataset_status
+    from bench.errors import LossbenchError
+    from bench.warn import one_line_warnings
+
+    with one_line_warnings("lossbench datasets"):
+        rows = dataset_status(args.source, args.splits_source)
     missing = [r["name"] for r in rows if r["status"] == "missing"]
     invalid = [r["name"] for r in rows if r["status"].startswith("invalid")]
+    if len(missing) == len(rows):
+        raise LossbenchError(
+            f"no dataset found in source {_origin(args.source)}: expected one folder per "
+            "dataset, each holding <name>.txt and its data files (e.g. iris/iris.txt), "
+            "or a .tar.gz of such folders"
+        )
+    sys.stdout.write(format_rows(rows, args.format))
     if missing:
         print(f"warning: {len(missing)} dataset(s) missing from the source: {', '.join(missing)}",
               file=sys.stderr)
     if invalid:
-        print(f"error: {len(invalid)} dataset(s) invalid: {', '.join(invalid)}", file=sys.stderr)
-        return 1
+        raise LossbenchError(
+            f"{len(invalid)} dataset(s) invalid: {', '.join(invalid)} (the status column says "
+            "why)"
+        )
     return 0
+
+
+def _origin(source: str | None) -> str:
+    from bench.data import _sources
+
+    return repr(_sources.choose(source, _sources.DATA_ENV, _sources.DEFAULT_DATA_URL))

@@ -4,13 +4,16 @@ import csv
 import os
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from bench.config_check import validate_config_or_exit
 
 min_version("8.0")
 
 
 # Fills schema defaults, so rules can index config[...] directly.
-validate(config, "../schemas/config.schema.yaml")
+validate_config_or_exit(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+                        workflow.configfiles)
 
 REPO = Path(workflow.basedir)
 RESULTS = config["results_dir"].rstrip("/")

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -89,11 +90,47 @@ def _stat_key(*parts: object, files: list[Path]) -> str:
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Cache parsed arrays; a cache that cannot be written (disk full) only costs a re-parse."""
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:  # a handle: np.savez would append .npz to a name
             np.savez(handle, **arrays)
 
-    atomic_write(path, write)
+    try:
+        atomic_write(path, write)
+    except OSError as exc:
+        warnings.warn(f"cannot write the cache file {path} ({exc.strerror or exc}); "
+                      "the dataset will be parsed again next time", _sources.CacheWarning,
+                      stacklevel=3)
+
+
+def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None (and the file removed) when it is absent or damaged.
+
+    A 0-byte or truncated file (a full disk, a killed copy) raises EOFError/BadZipFile in
+    np.load, a flipped bit a CRC error on reading the member: any of these means rebuild.
+    """
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in keys}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        warnings.warn(f"cache file {path} is damaged ({type(exc).__name__}); rebuilding it",
+                      _sources.CacheWarning, stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
+    return arrays
+
+
+_DATASET_KEYS = ("X", "y", "n_classes", "conx_train", "conx_test",
+                 *(f"kfold{i}" for i in range(8)))
+
+
+def _valid_dataset_arrays(z: dict[str, np.ndarray]) -> bool:
+    X, y = z["X"], z["y"]
+    return (X.ndim == 2 and X.dtype == np.float32 and y.ndim == 1 and y.dtype == np.int64
+            and X.shape[0] == y.shape[0] and z["n_classes"].shape == ()
+            and all(z[k].ndim == 1 and z[k].dtype.kind == "i" for k in _DATASET_KEYS[3:]))
 
 
 def _check_name(name: str, folder: Path) -> None:
@@ -111,10 +148,43 @@ def load(name: str, source: str | os.PathLike | None = None,
     """Load, validate and cache one dataset.
 
     Raises ``DatasetMissingError`` when the source lacks the dataset's files (the offline
-    mirror lacks ``miniboone_R.dat``) and ``LossbenchError`` for any malformed file.
+    mirror lacks ``miniboone_R.dat``) and ``LossbenchError`` for any malformed file, naming
+    the user's file (``data.tar.gz:data/<name>/<file>`` for a tarball, not the cache). A
+    damaged cached copy of a tarball is detected, reported and re-extracted.
     """
     local = _data_source(source)
     folder = local.root / str(name)
+    splits_origin = None if splits_source is None else str(splits_source)
+    return _checked(local, folder, lambda: _load_folder(name, local, folder, splits_origin))
+
+
+def _checked(local: _sources.LocalSource | None, folder: Path, read):
+    """``read()`` a dataset folder of ``local``, repairing a damaged cached copy of a tarball.
+
+    The cheap check (sizes, mtimes) runs first; a file that then fails to parse gets the deep
+    check (sha256) so a damaged copy is re-extracted, once, instead of blamed on the tarball.
+    Errors name ``archive:member``, never the cache path.
+    """
+    if local is None:
+        return read()
+    damage = local.damage(folder)
+    if damage is not None:
+        local.repair(damage)
+    try:
+        return read()
+    except LossbenchError as exc:
+        damage = local.damage(folder, deep=True)
+        if damage is None:
+            raise type(exc)(local.describe(str(exc))) from None
+    local.repair(damage)
+    try:
+        return read()
+    except LossbenchError as exc:
+        raise type(exc)(local.describe(str(exc))) from None
+
+
+def _load_folder(name: str, local: _sources.LocalSource, folder: Path,
+                 splits_origin: str | None) -> Dataset:
     _check_name(name, folder)
     meta_path = folder / f"{name}.txt"
     if not meta_path.is_file():
@@ -126,13 +196,12 @@ def load(name: str, source: str | os.PathLike | None = None,
     data_files = [folder / f for f in meta.files]
     key = _stat_key(local.key, name, files=meta_files + data_files)
     cache = _sources.cache_dir() / "parsed" / f"{name}-{key}.npz"
-    splits_origin = None if splits_source is None else str(splits_source)
-    if cache.is_file():
-        with np.load(cache) as z:
-            return Dataset(
-                name, z["X"], z["y"], int(z["n_classes"]), (z["conx_train"], z["conx_test"]),
-                tuple(z[f"kfold{i}"] for i in range(8)), splits_origin,
-            )
+    z = _read_npz(cache, _DATASET_KEYS)
+    if z is not None and _valid_dataset_arrays(z):
+        return Dataset(
+            name, z["X"], z["y"], int(z["n_classes"]), (z["conx_train"], z["conx_test"]),
+            tuple(z[f"kfold{i}"] for i in range(8)), splits_origin,
+        )
     for path in data_files:
         if not path.is_file():
             raise DatasetMissingError(
@@ -176,8 +245,8 @@ def _manifest() -> dict[tuple[str, str], str]:
         return {(r["name"], r["file"]): r["sha256"] for r in csv.DictReader(handle)}
 
 
-def _splits_folder(name: str, splits_source) -> tuple[Path, str]:
-    """Local folder holding ``name``'s three split files, and a key for the parsed cache."""
+def _splits_folder(name: str, splits_source) -> tuple[Path, str, _sources.LocalSource | None]:
+    """Folder holding ``name``'s three split files, a key for the parsed cache, the source."""
     origin = _sources.choose(splits_source, _sources.SPLITS_ENV, _sources.DEFAULT_SPLITS_URL)
     if _sources.is_url(origin) and not origin.endswith((".tar.gz", ".tgz", ".tar")):
         # a base URL (the pinned dataset2vec commit): fetch the three files of this dataset
@@ -186,20 +255,35 @@ def _splits_folder(name: str, splits_source) -> tuple[Path, str]:
         for fname in SPLIT_FILES:
             if not (folder / fname).is_file():
                 _sources.download(f"{origin.rstrip('/')}/{name}/{fname}", folder / fname)
-        return folder, "url:" + origin
+        return folder, "url:" + origin, None
     local = _sources.resolve(origin, ("splits", "datasets"), download_name="splits.tar.gz")
-    return local.root / name, local.key
+    return local.root / name, local.key, local
 
 
 def load_klambauer(name: str, y: np.ndarray, splits_source=None) -> tuple[np.ndarray, np.ndarray]:
     """The (n x 4) ``folds_py`` and ``validation_folds_py`` matrices, verified and cached."""
-    folder, source_key = _splits_folder(name, splits_source)
+    folder, source_key, local = _splits_folder(name, splits_source)
+    if local is not None:
+        return _checked(local, folder, lambda: _read_klambauer(name, y, folder, source_key))
+    try:  # downloaded from a base URL: a bad file is the URL's, and its copy must go
+        return _read_klambauer(name, y, folder, source_key)
+    except LossbenchError as exc:
+        for fname in SPLIT_FILES:
+            (folder / fname).unlink(missing_ok=True)
+        url = f"{source_key.removeprefix('url:').rstrip('/')}/{name}/"
+        message = str(exc).replace(f"{folder}{os.sep}", url)
+        raise type(exc)(f"{message} (the downloaded copy was removed: the next run downloads "
+                        "it again)") from None
+
+
+def _read_klambauer(name: str, y: np.ndarray, folder: Path,
+                    source_key: str) -> tuple[np.ndarray, np.ndarray]:
     files = [folder / f for f in SPLIT_FILES]
     key = _stat_key(source_key, name, "klambauer", files=files)
     cache = _sources.cache_dir() / "parsed" / f"{name}-klambauer-{key}.npz"
-    if cache.is_file():
-        with np.load(cache) as z:
-            return z["folds"], z["val_folds"]
+    z = _read_npz(cache, ("folds", "val_folds"))
+    if z is not None and z["folds"].shape == z["val_folds"].shape == (y.size, 4):
+        return z["folds"], z["val_folds"]
     manifest = _manifest()
     for path in files:
         if not path.is_file():
