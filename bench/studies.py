@@ -120,9 +120,11 @@ class Study:
         for name in self.datasets:
             env = dataset_source_env(name)
             if env and not (sources or {}).get(name) and not os.environ.get(env):
-                missing.append(f"{name} ({env})")
+                missing.append(f"{name} ({env})" if len(self.datasets) < 4 else env)
+        missing += [f"model files ({env})" for env in self.config.get("requires_env", [])
+                    if not os.environ.get(env)]
         if missing:
-            return False, "data not configured: " + ", ".join(missing)
+            return False, "data not configured: " + ", ".join(dict.fromkeys(missing))
         return True, ""
 
 

@@ -16,12 +16,13 @@ from bench.models._registry import (
     create_model,
     list_models,
     model_family,
+    model_params_for,
     register_model,
     stacked_form,
 )
 
-__all__ = ["DenseChain", "create_model", "list_models", "model_family", "register_model",
-           "stacked_form"]
+__all__ = ["DenseChain", "create_model", "list_models", "model_family", "model_params_for",
+           "register_model", "stacked_form"]
 
 FAMILIES = ("tabular", "image", "text")
 

@@ -28,15 +28,25 @@ class DenseChain:
 
 
 def register_model(name: str, *, family: str, stackable: bool = False,
-                   stacked: Callable[..., DenseChain] | None = None) -> Callable:
+                   stacked: Callable[..., DenseChain] | None = None,
+                   dataset_params: Callable[[Any], dict] | None = None) -> Callable:
     """Register ``builder(input_shape, n_classes, **params) -> nn.Module`` as ``name``.
 
     ``stackable=True`` needs ``stacked(input_shape, n_classes, **params) -> DenseChain``: the
     stacked engine trains many copies of such a model as batched matrices.
+    ``dataset_params(dataset) -> dict``: parameters only the loaded data knows (a text
+    model's vocabulary size); trainers add them, a spec's own model params win.
     """
     if stackable and stacked is None:
         raise LossbenchError(f"model {name!r}: stackable=True needs stacked=<DenseChain builder>")
-    return MODELS.register(name, family=family, stackable=stackable, stacked=stacked)
+    return MODELS.register(name, family=family, stackable=stackable, stacked=stacked,
+                           dataset_params=dataset_params)
+
+
+def model_params_for(name: str, dataset: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` completed by the model's ``dataset_params`` hook (``params`` win)."""
+    hook = MODELS.get(name).meta.get("dataset_params")
+    return {**(hook(dataset) if hook is not None else {}), **params}
 
 
 def list_models(family: str | None = None) -> list[str]:

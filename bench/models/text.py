@@ -71,7 +71,8 @@ def _lstm(layers: int, size: int, input_shape: tuple[int, ...], n_classes: int,
 
 
 for _name, (_layers, _size) in LSTM_CONFIGS.items():
-    register_model(_name, family="text")(partial(_lstm, _layers, _size))
+    register_model(_name, family="text", dataset_params=lambda ds: model_params(ds))(
+        partial(_lstm, _layers, _size))
 
 
 class BertClassifier(nn.Module):
@@ -89,7 +90,7 @@ class BertClassifier(nn.Module):
                           attention_mask=mask[:, :n]).logits
 
 
-@register_model("bert", family="text")
+@register_model("bert", family="text", dataset_params=lambda ds: model_params(ds))
 def bert(input_shape: tuple[int, ...], n_classes: int,
          path: str | os.PathLike | None = None) -> BertClassifier:
     """BERT with a fresh ``n_classes`` head from the folder ``path`` (or ``LOSSBENCH_BERT``)."""

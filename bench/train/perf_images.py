@@ -21,13 +21,13 @@ from pathlib import Path
 
 
 def _bare_epoch(model, opt, x_all, y_all, perm, batch_size: int) -> None:
-    import torch.nn.functional as F
+    from torch.nn import functional
 
     model.train()
     for a in range(0, len(perm), batch_size):
         idx = perm[a:a + batch_size]
         x = x_all[idx].float().div_(255)
-        loss = F.cross_entropy(model(x), y_all[idx])
+        loss = functional.cross_entropy(model(x), y_all[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

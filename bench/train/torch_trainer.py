@@ -192,7 +192,7 @@ class Run:
     def __init__(self, spec, dataset, data, device: torch.device,
                  augment: Callable | None, log: Callable[[str], None]) -> None:
         from bench.losses import make_loss
-        from bench.models import create_model
+        from bench.models import create_model, model_params_for
 
         self.spec, self.data, self.device, self.augment = spec, data, device, augment
         self.n_classes = int(dataset.n_classes)
@@ -200,9 +200,9 @@ class Run:
         self.super_class = None if meta.get("super_class") is None else super_class_map(
             meta["super_class"], self.n_classes).to(device)
         self.metric_names = metric_names(self.n_classes, self.super_class)
+        params = model_params_for(spec.model, dataset, dict(spec.model_params))
         self.model = create_model(spec.model, input_shape=dataset.input_shape,
-                                  n_classes=self.n_classes, seed=spec.seed,
-                                  **dict(spec.model_params)).to(device)
+                                  n_classes=self.n_classes, seed=spec.seed, **params).to(device)
         self.channels_last = device.type == "cuda" and len(dataset.input_shape) == 3
         if self.channels_last:  # 4-D batches [B, C, H, W]: NHWC is faster for convolutions
             self.model = self.model.to(memory_format=torch.channels_last)
