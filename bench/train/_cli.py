@@ -3,7 +3,8 @@
 Every ``RunSpec`` field has a flag; ``--losses``, ``--lrs``, ``--seeds`` and ``--model`` take
 comma-separated lists and the job trains their product (x the protocol's folds), as the UCI
 pipeline does. ``--spec FILE`` reads specs from YAML instead. Old flags keep working
-(``--arch`` is ``--model``).
+(``--arch`` is ``--model``). ``--noise uniform:0.2,pair:0.1,none`` is one more grid axis
+(label noise levels; ``none``/``clean`` = clean labels).
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       default=[0, 1])
     grid.add_argument("--folds", type=_csv(int, "--folds"), default=None,
                       help="fold indexes to run (default: every fold of the protocol)")
+    grid.add_argument("--noise", type=_csv(str, "--noise"), default=["none"],
+                      help="label noise levels KIND:RATE (kinds: bench.noise, e.g. "
+                           "uniform:0.4,pair:0.2) or none/clean; train and validation labels "
+                           "are corrupted per seed, test labels stay clean (default: none)")
+    grid.add_argument("--noise-mapping", default=None, metavar="NAME",
+                      help="class -> class table of the kinds that flip to a target class "
+                           "(pair; default next: i -> i + 1 mod C)")
     spec = parser.add_argument_group("run spec (bench.spec.RunSpec)")
     spec.add_argument("--spec", default=None,
                       help="YAML file with one spec (mapping) or a list of specs; replaces the "
@@ -110,8 +118,59 @@ def _params(items: list[str], flag: str, names: list[str]) -> dict[str, dict]:
     return out
 
 
+def parse_noise(items: list[str], mapping: str | None) -> list[dict]:
+    """``--noise`` levels -> spec noise dicts (``{}`` = clean); kinds and rate ranges checked
+    here, the mapping against the dataset's classes when the labels are drawn."""
+    from bench.noise import NOISE_KINDS, NOISE_MAPPINGS
+
+    out = []
+    for item in items:
+        kind, sep, raw = item.partition(":")
+        if kind in ("none", "clean") and not sep:
+            out.append({})
+            continue
+        try:
+            rate = float(raw)
+        except ValueError:
+            raise LossbenchError(f"--noise: expected KIND:RATE (e.g. uniform:0.4) or none; got "
+                                 f"{item!r}") from None
+        if kind not in NOISE_KINDS.names():
+            raise LossbenchError(f"--noise {item!r}: unknown kind {kind!r}; known kinds: "
+                                 f"{', '.join(NOISE_KINDS.names())}")
+        entry = NOISE_KINDS.get(kind)
+        if not 0.0 <= rate <= entry.meta["max_rate"]:
+            raise LossbenchError(f"--noise {item!r}: rate must be in [0, "
+                                 f"{entry.meta['max_rate']:g}]{entry.meta['why']}")
+        level = {"kind": kind, "rate": rate}
+        if mapping is not None and entry.meta["uses_mapping"]:
+            level["mapping"] = mapping
+        out.append(level)
+    if mapping is not None:
+        if mapping not in NOISE_MAPPINGS.names():
+            raise LossbenchError(f"--noise-mapping: unknown mapping {mapping!r}; known: "
+                                 f"{', '.join(NOISE_MAPPINGS.names())}")
+        if not any("mapping" in level for level in out):
+            raise LossbenchError(f"--noise-mapping {mapping!r}: no --noise level uses a mapping "
+                                 f"(kinds that do: {', '.join(_mapping_kinds())})")
+    return out
+
+
+def _mapping_kinds() -> list[str]:
+    from bench.noise import NOISE_KINDS
+
+    return [k for k in NOISE_KINDS.names() if NOISE_KINDS.get(k).meta["uses_mapping"]]
+
+
+# spec field -> the flag that sets it (a spec's one-line error names the flag too)
+FLAG_OF = {"lr": "--lrs", "epochs": "--epochs", "batch_size": "--batch-size",
+           "seed": "--seeds", "momentum": "--momentum", "weight_decay": "--weight-decay",
+           "milestones": "--milestones", "gamma": "--gamma", "fold": "--folds",
+           "save_predictions_at": "--save-predictions-at", "threads": "--threads"}
+
+
 def specs_from_args(args: argparse.Namespace, n_folds: int):
     """The grid the flags describe, as RunSpecs (models x losses x lrs x seeds x folds)."""
+    from bench.spec import RunSpec
 
     loss_params = _params(args.loss_param, "--loss-param", args.losses)
     model_params = _params(args.model_param, "--model-param", args.model)
@@ -121,7 +180,8 @@ def specs_from_args(args: argparse.Namespace, n_folds: int):
         raise LossbenchError(f"--folds: protocol {args.protocol!r} has folds 0..{n_folds - 1}; "
                              f"got {bad}")
     for flag, values in (("--losses", args.losses), ("--lrs", args.lrs),
-                         ("--seeds", args.seeds), ("--model", args.model)):
+                         ("--seeds", args.seeds), ("--model", args.model),
+                         ("--noise", args.noise)):
         if not values:
             raise LossbenchError(f"{flag}: expected at least one value")
         if len(set(values)) != len(values):
@@ -134,57 +194,44 @@ def specs_from_args(args: argparse.Namespace, n_folds: int):
                   amp=args.amp, save_predictions_at=tuple(args.save_predictions_at),
                   eval_every=args.eval_every,
                   threads=args.threads, progress=not args.no_progress)
-    try:
-        return _grid(args, common, folds, model_params, loss_params)
-    except LossbenchError as err:  # name the flag, not the spec field behind it
-        raise LossbenchError(_flag_message(str(err))) from None
-
-
-_FLAGS = {"lr": "--lrs", "seed": "--seeds", "model": "--model", "loss": "--losses",
-          "fold": "--folds"}
-
-
-def _flag_message(message: str) -> str:
-    import re
-
-    match = re.match(r"spec field '(\w+)': (.*)", message)
-    if not match:
-        return message
-    field, rest = match.groups()
-    return f"{_FLAGS.get(field, '--' + field.replace('_', '-'))}: {rest}"
-
-
-def _grid(args, common, folds, model_params, loss_params):
-    from bench.spec import RunSpec
-
+    noises = parse_noise(args.noise, args.noise_mapping)
     specs = []
-    for model in args.model:
-        mparams = {**model_params.get("*", {}), **model_params.get(model, {})}
-        for fold in folds:
-            for seed in args.seeds:
-                for loss in args.losses:
-                    lparams = {**loss_params.get("*", {}), **loss_params.get(loss, {})}
-                    for lr in args.lrs:
-                        specs.append(RunSpec(model=model, model_params=mparams, loss=loss,
-                                             loss_params=lparams, lr=lr, seed=seed, fold=fold,
-                                             **common))
+    try:
+        for model in args.model:
+            mparams = {**model_params.get("*", {}), **model_params.get(model, {})}
+            for fold in folds:
+                for seed in args.seeds:
+                    for noise in noises:
+                        for loss in args.losses:
+                            lparams = {**loss_params.get("*", {}), **loss_params.get(loss, {})}
+                            for lr in args.lrs:
+                                specs.append(RunSpec(model=model, model_params=mparams,
+                                                     loss=loss, loss_params=lparams, lr=lr,
+                                                     seed=seed, fold=fold, noise=noise,
+                                                     **common))
+    except LossbenchError as err:
+        field = str(err).split("'")[1] if str(err).startswith("spec field '") else None
+        if field in FLAG_OF:
+            raise LossbenchError(f"{FLAG_OF[field]}: {err}") from None
+        raise
     return specs
 
 
 def check_specs(specs) -> None:
     """Names resolve and parameters are accepted, before any data is read or trained."""
     from bench.data import list_protocols
-    from bench.losses import make_loss
     from bench.models import list_models
+    from bench.train._labels import build_loss, noise_of
 
     protocols = list_protocols()
     for protocol in {s.protocol for s in specs}:
         if protocol not in protocols:
             raise LossbenchError(f"--protocol: unknown split protocol {protocol!r}. Known "
                                  f"protocols: {', '.join(protocols)}")
-
     for spec in {(s.loss, s.loss_params): s for s in specs}.values():
-        make_loss(spec.loss, **dict(spec.loss_params))
+        build_loss(spec)  # T: true (the true noise matrix) is resolved when labels are drawn
+    for spec in {s.noise: s for s in specs}.values():
+        noise_of(spec)
     models = list_models()
     for spec in specs:
         if spec.model not in models:
@@ -217,6 +264,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.dataset or not args.model:
             raise LossbenchError("--dataset and --model (or --arch) are required without --spec")
         dataset_name = args.dataset
+        from bench.data import list_protocols
+
+        if args.protocol not in list_protocols():
+            raise LossbenchError(f"--protocol: unknown split protocol {args.protocol!r}; known: "
+                                 f"{', '.join(list_protocols())}")
         specs = specs_from_args(args, n_folds=1)  # names and values checked before any load
     check_specs(specs)
     torch.set_num_threads(args.threads)
@@ -265,11 +317,13 @@ def job_config(args, specs, dataset, results, models, wall: float) -> dict:
                                                 "seed", "fold")}
     folds = sorted({s.fold for s in specs})
     n_per_model = len(specs) // len(models)
+    noise = {"noise": [dict(n) for n in dict.fromkeys(s.noise for s in specs)]} \
+        if any(s.noise for s in specs) else {}
     return {
         "dataset": dataset.name, "archs": models,
         "losses": list(dict.fromkeys(s.method for s in specs)),
         "lrs": list(dict.fromkeys(s.lr for s in specs)),
-        "seeds": list(dict.fromkeys(s.seed for s in specs)),
+        "seeds": list(dict.fromkeys(s.seed for s in specs)), **noise,
         **{k: v for k, v in shared.items() if k in ("epochs", "batch_size", "optimizer",
                                                      "momentum", "protocol", "threads")},
         "spec": {k: v for k, v in shared.items()

@@ -1,11 +1,15 @@
 """Run specs: group them into grids, pick a trainer per group, return long tables.
 
-Specs that differ only in (seed, loss, loss params, lr) form a grid. The ``stacked`` trainer
+Specs that differ only in (seed, loss, loss params, noise, lr) form a grid; its "slots" are
+the (method, noise) pairs, so every noise level of a dataset trains in one stack, each slot on
+its own noisy labels per seed (``bench.train._labels``). The ``stacked`` trainer
 runs a grid of a stackable model as one stack when every loss's ``needs`` are ones the stack
 provides and the spec asks for nothing the stack lacks (schedules, weight decay, augmentation,
 a device other than the CPU); everything else goes to the per-model ``torch`` trainer. Both
-fill the same ``[E, S, L, R]`` arrays (epoch, seed, method, lr), so the tables, the selection
-and the files are the same whichever trainer ran, and a log line says which one did.
+fill the same ``[E, S, L, R]`` arrays (epoch, seed, slot, lr), so the tables, the selection
+and the files are the same whichever trainer ran, and a log line says which one did. When any
+spec has noise, every row gets ``noise_kind``, ``noise_rate`` and ``noise_realised_train``
+(clean rows: ``none``, 0, 0); a job without noise gets no noise columns.
 """
 
 from __future__ import annotations
@@ -21,16 +25,17 @@ import pandas as pd
 
 from bench.errors import LossbenchError
 from bench.spec import RunSpec, varying_keys
-from bench.train._tables import epochs_table, summary_table
+from bench.train._tables import epochs_table, iterations_table, summary_table
 
 TRAINERS = ("auto", "stacked", "torch")
 STACKED_NEEDS = frozenset({"sample_weights", "lr_multiplier"})
 # spec values the stacked engine implements; any other value sends the grid to torch
 _STACKED_SPEC = {"nesterov": False, "weight_decay": 0.0, "schedule": "constant",
-                 "augment": "none", "amp": False, "eval_every": 0, "save_predictions_at": (),
-                 "noise": ()}
+                 "augment": "none", "amp": False, "eval_every": 0, "save_predictions_at": ()}
 # columns every table has (the UCI tables' layout); other varying spec keys follow them
 BASE_KEYS = ("dataset", "model", "fold", "seed", "loss", "lr")
+# columns of a job with label noise (after ``lr``); noise_mapping only when a spec sets one
+NOISE_COLUMNS = ("noise_kind", "noise_rate", "noise_mapping", "noise_realised_train")
 
 
 @dataclass
@@ -40,11 +45,18 @@ class RunResult:
     epochs: pd.DataFrame
     summary: pd.DataFrame
     info: dict = field(default_factory=dict)
+    iterations: pd.DataFrame | None = None  # eval_every records (torch trainer), else None
 
 
 def grid_key(spec: RunSpec) -> RunSpec:
-    """What a grid shares: the spec with its grid axes (seed, loss, params, lr) blanked."""
-    return spec.replace(seed=0, loss="-", loss_params=(), lr=1.0)
+    """What a grid shares: the spec with its grid axes (seed, loss, params, noise, lr)
+    blanked."""
+    return spec.replace(seed=0, loss="-", loss_params=(), noise=(), lr=1.0)
+
+
+def slot_of(spec: RunSpec) -> tuple:
+    """A spec's slot in the stack's L axis: its (method, noise)."""
+    return spec.method, spec.noise
 
 
 def resolve_device(device: str) -> str:
@@ -81,19 +93,19 @@ def stacked_refusal(spec: RunSpec, loss, input_shape: tuple[int, ...],
     return None
 
 
-def _grid_axes(specs: Sequence[RunSpec]) -> tuple[list[int], list[str], list[float]] | None:
-    """(seeds, methods, lrs) if ``specs`` are exactly their product, else None."""
+def _grid_axes(specs: Sequence[RunSpec]) -> tuple[list[int], list[tuple], list[float]] | None:
+    """(seeds, slots, lrs) if ``specs`` are exactly their product, else None."""
     seeds = list(dict.fromkeys(s.seed for s in specs))
-    methods = list(dict.fromkeys(s.method for s in specs))
+    slots = list(dict.fromkeys(slot_of(s) for s in specs))
     lrs = list(dict.fromkeys(s.lr for s in specs))
-    cells = {(s.seed, s.method, s.lr) for s in specs}
-    if len(cells) != len(specs) or len(cells) != len(seeds) * len(methods) * len(lrs):
+    cells = {(s.seed, slot_of(s), s.lr) for s in specs}
+    if len(cells) != len(specs) or len(cells) != len(seeds) * len(slots) * len(lrs):
         return None
-    return seeds, methods, lrs
+    return seeds, slots, lrs
 
 
 def group_specs(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
-    """Grids of specs (full products of seed x method x lr); a spec outside any is alone."""
+    """Grids of specs (full products of seed x slot x lr); a spec outside any is alone."""
     by_key: dict[RunSpec, list[RunSpec]] = {}
     for spec in specs:
         by_key.setdefault(grid_key(spec), []).append(spec)
@@ -106,14 +118,49 @@ def group_specs(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
     return groups
 
 
-def _stacked_arrays(group, methods, seeds, lrs, dataset, split, on_epoch):
+class _Grid:
+    """One grid: its axes, the labels of each (noise, seed), the loss of each slot."""
+
+    def __init__(self, group: Sequence[RunSpec], dataset) -> None:
+        from bench.train._labels import build_loss, run_labels
+
+        self.specs = list(group)
+        self.seeds, self.slots, self.lrs = _grid_axes(group)
+        first = group[0]
+        self.split = dataset.splits(first.protocol)[first.fold]
+        self.labels = {}  # (noise, seed) -> RunLabels
+        for spec in group:
+            key = (spec.noise, spec.seed)
+            if key not in self.labels:
+                self.labels[key] = run_labels(dataset, spec, self.split)
+        self.spec_of = {slot_of(s): s for s in group}  # a representative spec per slot
+        # T of a slot's noise (the same for every seed): forward with T: true trains with it
+        self.losses = {slot: build_loss(spec, self.labels[(spec.noise, self.seeds[0])].T)
+                       for slot, spec in self.spec_of.items()}
+        # table names: the method, or method + slot index when noise repeats a method
+        methods = [m for m, _ in self.slots]
+        unique = len(set(methods)) == len(methods)
+        self.names = {slot: slot[0] if unique else f"{slot[0]}\x00{k}"
+                      for k, slot in enumerate(self.slots)}
+
+    def stacked_labels(self, slots: Sequence[tuple], dataset) -> np.ndarray:
+        """``[N]`` when every slot trains on the clean labels, else ``[S, L, N]``."""
+        if not any(noise for _, noise in slots):
+            return np.asarray(dataset.y)
+        return np.stack([np.stack([self.labels[(noise, seed)].y for _, noise in slots])
+                         for seed in self.seeds])
+
+
+def _stacked_arrays(grid: _Grid, slots, dataset, on_epoch):
     from bench.train._stack import StackSpec, train_stack
 
-    first = group[0]
-    spec = StackSpec(arch=first.model, losses=[methods[m] for m in methods],
-                     lrs=lrs, seeds=seeds, epochs=first.epochs, batch_size=first.batch_size,
-                     optimizer=first.optimizer, momentum=first.momentum, fold=first.fold)
-    return train_stack(spec, dataset.X, dataset.y, dataset.n_classes, split, on_epoch=on_epoch)
+    first = grid.spec_of[slots[0]]
+    spec = StackSpec(arch=first.model, losses=[grid.losses[slot] for slot in slots],
+                     lrs=grid.lrs, seeds=grid.seeds, epochs=first.epochs,
+                     batch_size=first.batch_size, optimizer=first.optimizer,
+                     momentum=first.momentum, fold=first.fold)
+    return train_stack(spec, dataset.X, grid.stacked_labels(slots, dataset), dataset.n_classes,
+                       grid.split, on_epoch=on_epoch)
 
 
 def make_augment(spec: RunSpec, dataset, split):
@@ -126,28 +173,33 @@ def make_augment(spec: RunSpec, dataset, split):
     return get_augment(spec.augment, input_shape=dataset.input_shape, mean=mean, std=std)
 
 
-def _torch_arrays(group, methods, seeds, lrs, dataset, split, on_epoch, checkpoint_dir, log):
-    """Per-model runs placed in the grid's ``[E, S, L, R]`` arrays."""
+def _torch_arrays(grid: _Grid, slots, dataset, on_epoch, checkpoint_dir, log):
+    """Per-model runs placed in the grid's ``[E, S, L, R]`` arrays; a noisy spec trains on a
+    view of the dataset holding its noisy labels."""
+    from bench.train._labels import LabelView, resolved_spec
     from bench.train.torch_trainer import fit_torch
 
-    index = {(s.seed, s.method, s.lr): s for s in group}
-    augment = make_augment(group[0], dataset, split)
+    index = {(s.seed, slot_of(s), s.lr): s for s in grid.specs}
+    augment = make_augment(grid.specs[0], dataset, grid.split)
     predictions = checkpoint_dir.parent / "predictions" if checkpoint_dir is not None else None
     out: dict[str, np.ndarray] = {}
-    shape = (group[0].epochs, len(seeds), len(methods), len(lrs))
-    names = list(methods)
+    seeds, lrs = grid.seeds, grid.lrs
+    shape = (grid.specs[0].epochs, len(seeds), len(slots), len(lrs))
     cells = [(si, li, ri) for si in range(shape[1]) for li in range(shape[2])
              for ri in range(shape[3])]
     for k, (si, li, ri) in enumerate(cells):
-        spec = index[(seeds[si], names[li], lrs[ri])]
+        spec = index[(seeds[si], slots[li], lrs[ri])]
+        labels = grid.labels[(spec.noise, spec.seed)]
+        data = LabelView(dataset, labels.y) if spec.noise else dataset
         last = k == len(cells) - 1
-        arrays = fit_torch(spec, dataset, split, checkpoint_dir=checkpoint_dir, log=log,
+        arrays = fit_torch(resolved_spec(spec, labels.T), data, grid.split,
+                           checkpoint_dir=checkpoint_dir, log=log,
                            on_epoch=on_epoch if last else None, augment=augment,
                            predictions_dir=predictions)
-        for key, values in arrays.items():
+        for key, values in arrays.items():  # iter_*: one entry per eval_every record
             if key not in out:
-                out[key] = np.full(shape, False if key == "diverged" else np.nan,
-                                   dtype=values.dtype)
+                out[key] = np.full((len(values), *shape[1:]),
+                                   False if key == "diverged" else np.nan, dtype=values.dtype)
             out[key][:, si, li, ri] = values
     return out
 
@@ -157,67 +209,107 @@ def train_specs(specs: Sequence[RunSpec], dataset, *, trainer: str = "auto",
                 on_epoch: Callable[[int], None] | None = None,
                 checkpoint_dir: Path | None = None) -> RunResult:
     """Train every spec on ``dataset`` (all specs name it); tables as ``lossbench train``."""
-    from bench.losses import make_loss
-
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if trainer not in TRAINERS:
         raise LossbenchError(f"--trainer: expected one of {', '.join(TRAINERS)}; got {trainer!r}")
-    extra_keys = [k for k in varying_keys(specs) if k not in (*BASE_KEYS, "arch", "method")]
-    epoch_frames, summary_frames = [], []
+    noisy = any(s.noise for s in specs)
+    extra_keys = [k for k in varying_keys(specs) if k not in (*BASE_KEYS, "arch", "method")
+                  and not (noisy and k.startswith("noise_"))]
+    noise_keys = _noise_columns(specs) if noisy else []
+    epoch_frames, summary_frames, iteration_frames = [], [], []
     started, n_steps, used = time.perf_counter(), 0, {}
     for group in group_specs(specs):
-        seeds, method_names, lrs = _grid_axes(group)
+        grid = _Grid(group, dataset)
         first = group[0]
-        split = dataset.splits(first.protocol)[first.fold]
-        methods = {}
-        for spec in group:
-            methods.setdefault(spec.method, make_loss(spec.loss, **dict(spec.loss_params)))
-        by_path: dict[str, list[str]] = {"stacked": [], "torch": []}
-        for spec in group:
-            if spec.method in by_path["stacked"] + by_path["torch"]:
-                continue
-            why = stacked_refusal(spec, methods[spec.method], dataset.input_shape,
+        by_path: dict[str, list[tuple]] = {"stacked": [], "torch": []}
+        for slot in grid.slots:
+            spec = grid.spec_of[slot]
+            why = stacked_refusal(spec, grid.losses[slot], dataset.input_shape,
                                   dataset.n_classes)
             if trainer == "stacked" and why:
                 raise LossbenchError(f"--trainer stacked cannot train {spec.method!r}: {why}")
             path = "torch" if trainer == "torch" or why else "stacked"
-            by_path[path].append(spec.method)
-            if path == "torch" and trainer == "auto":
+            by_path[path].append(slot)
+            if path == "torch" and trainer == "auto" and spec.method not in used:
                 log(f"{spec.method}: torch trainer (stacked engine cannot: {why})")
-        for path, names in by_path.items():
-            if not names:
+            used[spec.method] = path
+        for path, slots in by_path.items():
+            if not slots:
                 continue
-            sub = [s for s in group if s.method in names]
-            sub_methods = {m: methods[m] for m in names}
             if path == "stacked":
-                arrays = _stacked_arrays(sub, sub_methods, seeds, lrs, dataset, split, on_epoch)
+                arrays = _stacked_arrays(grid, slots, dataset, on_epoch)
             else:
-                arrays = _torch_arrays(sub, sub_methods, seeds, lrs, dataset, split, on_epoch,
-                                       checkpoint_dir, log)
-            for name in names:
-                used[name] = path
-            args = (dataset.name, first.model, first.fold, seeds, names, lrs)
-            epoch_frames.append(_with_keys(epochs_table(arrays, *args), sub, extra_keys))
-            summary_frames.append(_with_keys(summary_table(arrays, *args), sub, extra_keys))
-            n_batches = -(-len(split[0]) // first.batch_size)
-            n_steps += len(sub) * first.epochs * n_batches
+                arrays = _torch_arrays(grid, slots, dataset, on_epoch, checkpoint_dir, log)
+            names = [grid.names[slot] for slot in slots]
+            args = (dataset.name, first.model, first.fold, grid.seeds, names, grid.lrs)
+            records = {k: arrays.pop(k) for k in list(arrays) if k.startswith("iter_")}
+            if records:  # eval_every: the torch trainer's per-record metrics
+                table = iterations_table(records, *args)
+                if noisy:
+                    table = _with_noise(table, grid, slots, noise_keys)
+                iteration_frames.append(_with_keys(table, grid, extra_keys))
+            for frames, table in ((epoch_frames, epochs_table(arrays, *args)),
+                                  (summary_frames, summary_table(arrays, *args))):
+                if noisy:
+                    table = _with_noise(table, grid, slots, noise_keys)
+                frames.append(_with_keys(table, grid, extra_keys))
+            n_batches = -(-len(grid.split[0]) // first.batch_size)
+            n_steps += len(slots) * len(grid.seeds) * len(grid.lrs) * first.epochs * n_batches
     order = {"loss": _first_seen(s.method for s in specs),
-             "arch": _first_seen(s.model for s in specs)}
-    keys = ["arch", *extra_keys, "fold", "seed", "loss"]
+             "arch": _first_seen(s.model for s in specs),
+             "noise_kind": _first_seen(r["noise_kind"] for r in map(_noise_row, specs))}
+    keys = ["arch", *[k for k in noise_keys if k != "noise_realised_train"], *extra_keys,
+            "fold", "seed", "loss"]
     summary = _ordered(pd.concat(summary_frames, ignore_index=True), keys, order)
     epochs = _ordered(pd.concat(epoch_frames, ignore_index=True), [*keys, "lr", "epoch"], order)
     info = {"n_models": len(specs), "model_steps": n_steps,
             "train_seconds": time.perf_counter() - started, "trainers": used,
             "per_model_losses": [m for m, p in used.items() if p == "torch"]}
-    return RunResult(epochs, summary, info)
+    iterations = (_ordered(pd.concat(iteration_frames, ignore_index=True),
+                           [*keys, "lr", "iteration"], order) if iteration_frames else None)
+    return RunResult(epochs, summary, info, iterations)
 
 
-def _with_keys(table: pd.DataFrame, specs: Sequence[RunSpec], keys: list[str]) -> pd.DataFrame:
-    """Add the varying spec keys beyond the base ones, per method (after the ``lr`` column)."""
+def _noise_row(spec: RunSpec) -> dict:
+    """The noise columns' values of a spec (clean: kind ``none``, rate 0)."""
+    from bench.train._labels import noise_of
+
+    kind, rate, mapping = noise_of(spec)
+    return {"noise_kind": kind, "noise_rate": rate, "noise_mapping": mapping}
+
+
+def _noise_columns(specs: Sequence[RunSpec]) -> list[str]:
+    """Noise columns of a job with noise (``noise_mapping`` only when a spec sets one)."""
+    with_mapping = any(_noise_row(s)["noise_mapping"] is not None for s in specs)
+    return [k for k in NOISE_COLUMNS if k != "noise_mapping" or with_mapping]
+
+
+def _with_noise(table: pd.DataFrame, grid: _Grid, slots, keys: list[str]) -> pd.DataFrame:
+    """Noise columns after ``lr``, from each row's slot (and seed, for the realised rate)."""
+    by_name = {grid.names[slot]: grid.spec_of[slot] for slot in slots}
+    at = list(table.columns).index("lr") + 1
+    rows = {name: _noise_row(spec) for name, spec in by_name.items()}
+    for offset, key in enumerate(keys):
+        if key == "noise_realised_train":
+            realised = {(name, seed): grid.labels[(spec.noise, seed)].realised_train
+                        for name, spec in by_name.items() for seed in grid.seeds}
+            values = [realised[(n, s)] for n, s in zip(table["loss"], table["seed"],
+                                                        strict=True)]
+        else:
+            values = table["loss"].map(lambda n, k=key: rows[n][k])
+        table.insert(at + offset, key, values)
+    table["loss"] = table["loss"].map(lambda n: by_name[n].method)
+    return table
+
+
+def _with_keys(table: pd.DataFrame, grid: _Grid, keys: list[str]) -> pd.DataFrame:
+    """Add the varying spec keys beyond the base ones, per method (after ``lr`` and the
+    noise columns)."""
     if not keys:
         return table
-    flat = {s.method: s.flat() for s in specs}
+    flat = {s.method: s.flat() for s in grid.specs}
     at = list(table.columns).index("lr") + 1
+    at += sum(1 for c in table.columns[at:] if c in NOISE_COLUMNS)
     for offset, key in enumerate(keys):
         table.insert(at + offset, key, table["loss"].map(lambda m, k=key: flat[m].get(k)))
     return table

@@ -1,6 +1,8 @@
 """Train G = S x L x R models of one dataset and one architecture together.
 
-Layout: models are indexed ``(s, l, r)`` = (seed, loss, lr); ``m = l * R + r`` within a seed.
+Layout: models are indexed ``(s, l, r)`` = (seed, slot, lr); ``m = l * R + r`` within a seed.
+A slot is a loss trained on one set of labels: with label noise, slot l has its own noisy
+labels per seed (``y`` ``[S, L, N]``), so every noise level of a dataset trains in one stack.
 Models sharing a seed share their initial weights and data order (a paired design), so each
 step gathers one batch per seed and the first layer is a single ``baddbmm`` over seeds with
 all M models' weights side by side (``W1: [S, I, M*O]``). Logits are viewed ``[S, L, R, B, C]``
@@ -186,7 +188,8 @@ class Stack:
         """
         S, L, R, M, C, B = self.S, self.L, self.R, self.M, self.C, self.spec.batch_size
         Xp = torch.stack([Xtr[p] for p in perms])  # [S, n, I]
-        yp = torch.stack([ytr[p] for p in perms])  # [S, n]
+        yp = torch.stack([ytr[min(si, len(ytr) - 1)][:, p]
+                          for si, p in enumerate(perms)])  # [S, L or 1, n]
         n = Xp.shape[1]
         # this epoch's order of each weighted loss's per-sample weights: [S, R, n]
         wp = {li: torch.stack([w[si][:, p] for si, p in enumerate(perms)])
@@ -209,14 +212,13 @@ class Stack:
         loss_sum = torch.zeros(S, L, R)
         n_batches = 0
         for a in range(0, n, B):
-            xb, yb = Xp[:, a:a + B], yp[:, a:a + B]
+            xb, yb = Xp[:, a:a + B], yp[..., a:a + B]  # yb [S, L or 1, b]
             b = xb.shape[1]
             if self.mlp:  # model-major logits [S, M, b, C]
                 logits, h = self.forward(xb)
-                idx = yb[:, None, :, None].expand(S, M, b, 1)
             else:  # linear: batch-major [S, b, M, C], the contiguous matmul output
                 logits, h = torch.baddbmm(self.params[1], xb, self.params[0]).view(S, b, M, C), None
-                idx = yb[:, :, None, None].expand(S, b, M, 1)
+            idx = self._model_targets(yb, sample_dim=2 if self.mlp else 1).unsqueeze(-1)
             if fused:
                 cb = coef[..., :b]
                 g = torch.log_softmax(logits, -1)
@@ -235,9 +237,9 @@ class Stack:
                 g = torch.empty_like(logits)
             if other:
                 lg, gv = self._loss_major(logits), self._loss_major(g)  # [S, L, R, b, C] views
-                target = yb[:, None, :].expand(S, R, b)
                 for li in other:
                     extra = {"sample_weights": wp[li][:, :, a:a + b]} if li in wp else {}
+                    target = yb[:, min(li, yb.shape[1] - 1), None, :].expand(S, R, b)
                     values, grad = _loss_grad(self.spec.losses[li], lg[:, li], target, progress,
                                               **extra)
                     loss_sum[:, li] += values.mean(-1)
@@ -255,6 +257,14 @@ class Stack:
                 values = self.spec.losses[li].value(logp_y_all[:, li], progress, **extra)
                 loss_sum[:, li] = values @ per_sample
         return loss_sum / n_batches
+
+    def _model_targets(self, y: torch.Tensor, sample_dim: int) -> torch.Tensor:
+        """Labels ``[S or 1, L or 1, n]`` (one row per slot, or shared) as one per model:
+        ``[S, M, n]`` (``sample_dim=2``, model-major) or ``[S, n, M]`` (``1``); a view
+        (stride 0 over the models) when the slots share their labels."""
+        n = y.shape[2]
+        t = y[:, :, None, :].expand(self.S, self.L, self.R, n).reshape(self.S, self.M, n)
+        return t if sample_dim == 2 else t.transpose(1, 2)
 
     def _loss_major(self, t: torch.Tensor) -> torch.Tensor:
         """A per-sample tensor of the training layout viewed ``[S, L, R, b, ...]``."""
@@ -303,7 +313,8 @@ class Stack:
     @torch.no_grad()
     def update_sample_weights(self, Xtr: torch.Tensor, ytr: torch.Tensor, epoch: int,
                               n_epochs: int) -> None:
-        """Recompute per-sample weights (truncated Lq pruning) from the current models."""
+        """Recompute per-sample weights (truncated Lq pruning) from the current models and
+        the labels they train on (``ytr`` ``[S or 1, L or 1, n]``)."""
         n = Xtr.shape[0]
         for li in self.weighted:  # the GCE paper starts with every weight at 1
             self.sample_weights.setdefault(li, torch.ones(self.S, self.R, n))
@@ -315,8 +326,9 @@ class Stack:
             logits, _ = self.forward(Xtr[a:a + chunk])
             b = logits.shape[2]
             lg = logits.view(self.S, self.L, self.R, b, self.C)
-            target = ytr[a:a + chunk].expand(self.S, self.R, b)
             for li in due:
+                y = ytr[:, min(li, ytr.shape[1] - 1), None, a:a + chunk]  # [S or 1, 1, b]
+                target = y.expand(self.S, self.R, b)
                 w = self.spec.losses[li].sample_weights_from(lg[:, li], target)
                 self.sample_weights[li][:, :, a:a + chunk] = w.to(torch.float32)
 
@@ -352,19 +364,21 @@ class Stack:
     # -- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean metrics ``[S, L, R, n_metrics]`` on all of ``X`` (chunked full-batch)."""
+        """Mean metrics ``[S, L, R, n_metrics]`` on all of ``X`` (chunked full-batch) against
+        labels ``y`` ``[S or 1, L or 1, n]``."""
         n = X.shape[0]
         width = self.S * self.M * max(self.O, self.C)
         chunk = max(1, EVAL_CHUNK_FLOATS // max(width, 1))
         total = None
         for a in range(0, n, chunk):
+            yc = y[..., a:a + chunk]
             if self.mlp:  # [S, M, b, C]
                 logits, _ = self.forward(X[a:a + chunk])
-                sums = metric_sums(logits, y[a:a + chunk], self.C)
+                sums = metric_sums(logits, self._model_targets(yc, 2), self.C)
             else:  # linear, batch-major [S, b, M, C]: the contiguous matmul output
                 z = torch.matmul(X[a:a + chunk], self.params[0]).add_(self.params[1])
                 logits = z.view(self.S, -1, self.M, self.C)
-                sums = metric_sums(logits, y[a:a + chunk, None], self.C, sample_dim=1)
+                sums = metric_sums(logits, self._model_targets(yc, 1), self.C, sample_dim=1)
             total = sums if total is None else total + sums
         return (total / n).view(self.S, self.L, self.R, -1)
 
@@ -373,9 +387,19 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
                 split: tuple[np.ndarray, np.ndarray, np.ndarray],
                 on_epoch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """Train the stack; per-epoch arrays ``[E, S, L, R]`` keyed ``train_loss``, ``diverged``,
-    and ``<split>_<metric>`` for split in train/val/test (NaN from a model's divergence on)."""
-    Xt, yt = torch.from_numpy(np.ascontiguousarray(X, np.float32)), torch.from_numpy(y)
-    parts = {name: (Xt[torch.from_numpy(idx)], yt[torch.from_numpy(idx)])
+    and ``<split>_<metric>`` for split in train/val/test (NaN from a model's divergence on).
+
+    ``y``: the labels of every row ``[N]``, or one label vector per (seed, slot) ``[S, L, N]``
+    (label noise: each slot trains, is selected and scored on its own labels)."""
+    y = np.asarray(y)
+    S, L = len(spec.seeds), len(spec.losses)
+    if y.ndim not in (1, 3) or (y.ndim == 3 and y.shape[:2] != (S, L)):
+        raise LossbenchError(f"train_stack: labels must be [N] or [S={S}, L={L}, N]; got "
+                             f"shape {y.shape}")
+    Xt = torch.from_numpy(np.ascontiguousarray(X, np.float32))
+    yt = torch.from_numpy(np.ascontiguousarray(y, np.int64))
+    yt = yt[None, None] if yt.dim() == 1 else yt  # [S or 1, L or 1, N]
+    parts = {name: (Xt[torch.from_numpy(idx)], yt[..., torch.from_numpy(idx)])
              for name, idx in zip(SPLITS, split, strict=True)}
     stack = Stack(spec, Xt.shape[1], n_classes)
     gens = [order_generator(s, spec.fold) for s in spec.seeds]

@@ -10,6 +10,7 @@ import pytest
 import bench.data as data
 from bench.cli import main
 from bench.losses import make_loss
+from bench.noise import corrupt_split
 from bench.spec import RunSpec
 from bench.train import StackSpec, fit_torch_grid, train_stack
 
@@ -64,6 +65,8 @@ def test_same_command_twice_gives_identical_csvs(tmp_path, uci_source, splits_so
     (["--losses", "ce,nope"], "Unknown loss 'nope'"),
     (["--protocol", "fold9"], "--protocol"),
     (["--epochs", "0"], "--epochs"),
+    (["--noise", "uniform"], "--noise"),
+    (["--noise", "pair:0.2", "--noise-mapping", "cifar10"], "cifar10"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(tmp_path, uci_source, splits_source, capsys,
                                                 args, message):
@@ -94,3 +97,40 @@ def test_both_archs_in_one_job(tmp_path, uci_source, splits_source):
                  uci_source, "--splits-source", splits_source, "--no-progress"]) == 0
     pd.testing.assert_frame_equal(summary[summary["arch"] == "mlp"].reset_index(drop=True),
                                   pd.read_csv(alone / "summary.csv"))
+
+
+def test_noisy_grid_through_the_cli(tmp_path, uci_source, splits_source):
+    """Noise levels as a grid axis on real data: the stacked engine and the torch trainer
+    write the same tables with the noise columns; the realised flip rate is the seed's draw."""
+    def train(out, trainer):
+        return main(["train", "--dataset", "iris", "--arch", "mlp", "--epochs", "3",
+                     "--seeds", "0,1", "--lrs", "0.01", "--losses", "ce,trunc_gce,forward",
+                     "--loss-param", "forward:T=true", "--loss-param", "trunc_gce:prune_start=0.3",
+                     "--noise", "none,uniform:0.4,pair:0.2", "--trainer", trainer,
+                     "--out", str(out), "--source", uci_source, "--splits-source", splits_source,
+                     "--no-progress"])
+
+    assert train(tmp_path / "stacked", "stacked") == 0
+    assert train(tmp_path / "torch", "torch") == 0
+    for name in ("summary.csv", "epochs.csv"):
+        a, b = (pd.read_csv(tmp_path / t / name) for t in ("stacked", "torch"))
+        assert list(a.columns[6:9]) == ["noise_kind", "noise_rate", "noise_realised_train"]
+        for col in a.columns:
+            if a[col].dtype.kind == "f":
+                np.testing.assert_allclose(a[col], b[col], atol=1e-5, err_msg=f"{name} {col}")
+            else:
+                assert a[col].astype(str).tolist() == b[col].astype(str).tolist(), col
+    summary = pd.read_csv(tmp_path / "stacked" / "summary.csv")
+    assert len(summary) == 2 * 3 * 3  # seeds x noise levels x losses
+    assert set(summary["loss"]) == {"ce", "trunc_gce(prune_start=0.3)", "forward(T=True)"}
+    ds = data.load("iris", uci_source, splits_source)
+    split = ds.splits("klambauer")[0]
+    for (kind, rate, seed), rows in summary.groupby(["noise_kind", "noise_rate", "seed"]):
+        if kind == "none":
+            assert rate == 0 and (rows["noise_realised_train"] == 0).all()
+            continue
+        y, _, info = corrupt_split(ds.y, split, ds.n_classes, kind, rate, seed=int(seed),
+                                   dataset_name="iris")
+        np.testing.assert_array_equal(y[split[2]], ds.y[split[2]])
+        np.testing.assert_allclose(rows["noise_realised_train"], info["noise_realised_train"],
+                                   atol=1e-6)  # the CSV keeps 6 digits

@@ -1,0 +1,178 @@
+"""Label noise through both trainers: noise levels as a stack axis, noisy train/val labels and
+clean test labels, forward with the true T, the noise columns, the ``--noise`` flag."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bench.data import ArrayDataset
+from bench.errors import LossbenchError
+from bench.losses import Loss, list_losses, register_loss
+from bench.models import create_model
+from bench.noise import corrupt_split
+from bench.spec import RunSpec
+from bench.train import train_specs
+from bench.train._labels import build_loss, run_labels
+
+QUIET = {"log": lambda msg: None}
+NOISES = ({}, {"kind": "uniform", "rate": 0.4}, {"kind": "pair", "rate": 0.3})
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: a second intra-op thread only adds contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _toy(n=60, d=5, c=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = ((X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)).astype(np.int64)
+    return ArrayDataset("toy", X, y, c)
+
+
+def _specs(losses, noises=NOISES, seeds=(0, 1), lrs=(0.1,), **fields):
+    base = {"dataset": "toy", "model": "mlp", "protocol": "random", "epochs": 4,
+            "batch_size": 4, "device": "cpu", "progress": False}
+    return [RunSpec(**{**base, **fields}, loss=loss, loss_params=params, lr=lr, seed=seed,
+                    noise=noise)
+            for seed in seeds for noise in noises for loss, params in losses for lr in lrs]
+
+
+def _assert_tables_equal(a: pd.DataFrame, b: pd.DataFrame, atol=1e-5) -> None:
+    assert list(a.columns) == list(b.columns)
+    for col in a.columns:
+        if a[col].dtype.kind == "f":
+            np.testing.assert_allclose(a[col], b[col], atol=atol, rtol=1e-4, err_msg=col)
+        else:
+            assert a[col].astype(str).tolist() == b[col].astype(str).tolist(), col
+
+
+@pytest.mark.parametrize("arch", ["linear", "mlp"])
+def test_noisy_grid_stacked_equals_torch(arch):
+    """Three noise levels x losses with stacked needs (truncated Lq prunes on the noisy
+    labels inside the run) and forward with the true T, in one stack and per model."""
+    ds = _toy()
+    losses = [("ce", {}), ("trunc_gce", {"prune_start": 0.25, "prune_every": 0.25}),
+              ("forward", {"T": True})]
+    specs = _specs(losses, model=arch)
+    stacked = train_specs(specs, ds, trainer="stacked", **QUIET)
+    assert set(stacked.info["trainers"].values()) == {"stacked"}
+    per_model = train_specs(specs, ds, trainer="torch", **QUIET)
+    _assert_tables_equal(stacked.epochs, per_model.epochs)
+    _assert_tables_equal(stacked.summary, per_model.summary)
+    # the noise levels trained differently
+    rows = stacked.summary.query("loss == 'ce' and seed == 0")
+    assert rows["noise_kind"].tolist() == ["none", "uniform", "pair"]
+    assert rows["train_mean_py"].nunique() == 3
+
+
+class _Frozen(Loss):
+    """Zero gradient: every model stays at its initial weights (metrics = the init model's)."""
+
+    def per_sample(self, logits, target, progress=0.0, **extra):
+        return logits.sum(-1) * 0.0
+
+
+if "test_frozen" not in list_losses():
+    register_loss("test_frozen")(_Frozen)
+
+
+@pytest.mark.parametrize("trainer", ["stacked", "torch"])
+def test_train_and_val_see_the_seeds_noisy_labels_and_test_the_clean_ones(trainer):
+    """With frozen models, train/val accuracy is the init model's accuracy against the labels
+    ``corrupt_split`` draws for the seed; test accuracy is against the clean labels."""
+    ds = _toy()
+    specs = _specs([("test_frozen", {})], epochs=1)
+    table = train_specs(specs, ds, trainer=trainer, **QUIET).summary
+    split = ds.splits("random")[0]
+    for row in table.itertuples():
+        model = create_model("mlp", input_shape=(5,), n_classes=3, seed=row.seed)
+        with torch.no_grad():
+            pred = model(torch.from_numpy(ds.X)).argmax(-1).numpy()
+        if row.noise_kind == "none":
+            y = ds.y
+        else:
+            y, _, info = corrupt_split(ds.y, split, 3, row.noise_kind, row.noise_rate,
+                                       seed=row.seed, dataset_name="toy")
+            assert row.noise_realised_train == pytest.approx(info["noise_realised_train"])
+            assert info["noise_realised_train"] > 0
+        for part, idx in (("train", split[0]), ("val", split[1])):
+            assert getattr(row, f"{part}_acc") == pytest.approx(np.mean(pred[idx] == y[idx]))
+        assert row.test_acc == pytest.approx(np.mean(pred[split[2]] == ds.y[split[2]]))
+
+
+def test_labels_of_a_spec_are_corrupt_split_of_its_seed_with_clean_test():
+    ds = _toy()
+    split = ds.splits("random")[0]
+    for noise in NOISES[1:]:
+        for seed in (0, 1):
+            spec = _specs([("ce", {})], noises=[noise], seeds=[seed])[0]
+            labels = run_labels(ds, spec, split)
+            want, T, _ = corrupt_split(ds.y, split, 3, noise["kind"], noise["rate"], seed=seed,
+                                       dataset_name="toy")
+            np.testing.assert_array_equal(labels.y, want)
+            np.testing.assert_array_equal(labels.T, T)
+            np.testing.assert_array_equal(labels.y[split[2]], ds.y[split[2]])
+            assert (labels.y[split[0]] != ds.y[split[0]]).any()
+    a, b = (run_labels(ds, _specs([("ce", {})], noises=[NOISES[1]], seeds=[s])[0], split).y
+            for s in (0, 1))
+    assert (a != b).any()  # seeds draw their own noise
+
+
+def test_forward_true_t_is_the_drawn_matrix_and_the_identity_when_clean():
+    ds = _toy()
+    split = ds.splits("random")[0]
+    noisy, clean = _specs([("forward", {"T": True})], noises=[NOISES[2], {}], seeds=[0])
+    T = run_labels(ds, noisy, split).T
+    assert not np.allclose(T, np.eye(3))
+    np.testing.assert_allclose(build_loss(noisy, T).transition.numpy(), T)
+    assert build_loss(noisy).needs == {"transition_matrix"}  # check before the data: T-hat
+    assert build_loss(noisy, T).needs == frozenset()  # the stack trains it
+    # clean: forward with T = I is CE
+    specs = _specs([("ce", {}), ("forward", {"T": "true"})], noises=[{}], seeds=[0])
+    table = train_specs(specs, ds, trainer="stacked", **QUIET).epochs
+    ce, fwd = (table[table["loss"] == m].reset_index(drop=True) for m in ("ce", "forward(T=true)"))
+    np.testing.assert_allclose(ce["train_loss"], fwd["train_loss"], rtol=1e-6)
+    np.testing.assert_array_equal(ce["val_acc"], fwd["val_acc"])
+
+
+def test_noise_columns_only_when_a_spec_has_noise():
+    ds = _toy()
+    clean = train_specs(_specs([("ce", {})], noises=[{}], epochs=1), ds, **QUIET)
+    assert not any(c.startswith("noise") for c in clean.summary.columns)
+    assert not any(c.startswith("noise") for c in clean.epochs.columns)
+    noisy = train_specs(_specs([("ce", {})], epochs=1), ds, **QUIET)
+    for table in (noisy.summary, noisy.epochs):
+        cols = list(table.columns)
+        assert cols[cols.index("lr") + 1:cols.index("lr") + 4] == [
+            "noise_kind", "noise_rate", "noise_realised_train"]
+        none = table[table["noise_kind"] == "none"]
+        assert len(none) and (none["noise_rate"] == 0).all()
+        assert (none["noise_realised_train"] == 0).all()
+    # the clean rows of a noisy job are the clean job's rows
+    rows = noisy.summary[noisy.summary["noise_kind"] == "none"].drop(
+        columns=["noise_kind", "noise_rate", "noise_realised_train"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows, clean.summary)
+
+
+def test_noise_flag_parses_levels_and_rejects_bad_ones():
+    from bench.train._cli import parse_noise
+
+    assert parse_noise(["none", "uniform:0.2", "clean", "pair:0.1"], None) == [
+        {}, {"kind": "uniform", "rate": 0.2}, {}, {"kind": "pair", "rate": 0.1}]
+    assert parse_noise(["uniform:0.2", "pair:0.1"], "next") == [
+        {"kind": "uniform", "rate": 0.2}, {"kind": "pair", "rate": 0.1, "mapping": "next"}]
+    for items, mapping, message in ((["uniform"], None, "KIND:RATE"),
+                                    (["flip:0.2"], None, "unknown kind 'flip'"),
+                                    (["pair:0.7"], None, "rate must be in [0, 0.5]"),
+                                    (["pair:0.2"], "nope", "unknown mapping 'nope'"),
+                                    (["uniform:0.2"], "next", "no --noise level uses")):
+        with pytest.raises(LossbenchError, match=message.replace("[", r"\[")):
+            parse_noise(items, mapping)
