@@ -86,7 +86,8 @@ def _expected(err: Any) -> str:
         key = unknown[0] if unknown else "?"
         close = difflib.get_close_matches(str(key), allowed, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"unknown key '{key}' (allowed: {', '.join(allowed)}){hint}"
+        shown = allowed if len(allowed) <= 8 else [*allowed[:6], f"… {len(allowed)} in all"]
+        return f"unknown key '{key}' (allowed: {', '.join(shown)}){hint}"
     if validator == "required":
         missing = [k for k in value if k not in instance]
         return f"missing required key {', '.join(repr(k) for k in missing)}"

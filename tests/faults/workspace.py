@@ -226,7 +226,4 @@ def disk_full_after(monkeypatch: pytest.MonkeyPatch, n_ok: int) -> None:
             return real(path, partial)
         return real(path, write)
 
-    import analysis._io
-
-    monkeypatch.setattr(analysis._io, "atomic_write", atomic_write)
     monkeypatch.setattr(bench.io, "atomic_write", atomic_write)

@@ -63,7 +63,7 @@ def test_valid_config_gets_defaults_filled():
     config = yaml.safe_load(SMOKE)
     del config["threads"]
     validate_config(config, SCHEMA, "smoke.yaml")
-    assert config["threads"] == 1 and config["paper_table"] == "data/paper_table4.csv"
+    assert config["threads"] == 1 and config["paper_table"] is None  # the packaged table
 
 
 def test_snakefile_helper_prints_one_line_and_exits_2(tmp_path, capsys):
