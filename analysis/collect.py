@@ -27,6 +27,7 @@ from bench.errors import LossbenchError
 from bench.io import write_csv, write_json
 
 KEYS = ["dataset", "arch", "loss", "seed"]
+VALUE_COLUMNS = ("noise_realised_train",)  # per-run measurements among the spec columns
 EPOCHS_FLOAT_FORMAT = "%.4g"  # learning curves; the selection uses the per-job files
 # config.json keys that differ between jobs by nature (not a settings mismatch)
 PER_JOB = {"dataset", "out", "wall_time_s", "train_seconds", "model_steps", "n_samples",
@@ -100,14 +101,29 @@ def read_summaries(paths: Sequence[Path]) -> pd.DataFrame:
     return summary.sort_values([*KEYS, "fold"], kind="stable").reset_index(drop=True)
 
 
+def spec_key_columns(summary: pd.DataFrame) -> list[str]:
+    """Run-spec columns a job adds between ``lr`` and ``best_epoch`` (noise kind and rate, a
+    loss parameter, ...): they tell runs apart, so scores keep them as keys. The realised
+    noise rate is a measurement, not a key."""
+    cols = list(summary.columns)
+    if "lr" not in cols or "best_epoch" not in cols:
+        return []
+    return [c for c in cols[cols.index("lr") + 1:cols.index("best_epoch")]
+            if c not in VALUE_COLUMNS]
+
+
 def fold_average(summary: pd.DataFrame) -> pd.DataFrame:
-    """One score per (dataset, arch, loss, seed): the mean over folds, as the paper's protocol."""
-    grouped = summary.groupby(KEYS, sort=True)
+    """One score per (dataset, arch, loss, seed[, spec keys]): the mean over folds, as the
+    paper's protocol."""
+    keys = [*KEYS, *spec_key_columns(summary)]
+    values = {c: (c, "mean") for c in VALUE_COLUMNS if c in summary.columns}
+    grouped = summary.groupby(keys, sort=True, dropna=False)
     scores = grouped.agg(
         n_folds=("fold", "nunique"),
         val_acc=("val_acc", "mean"),
         test_acc=("test_acc", "mean"),
         diverged=("diverged", "any"),
+        **values,
     ).reset_index()
     if scores["n_folds"].nunique() > 1:
         counts = scores.groupby("dataset")["n_folds"].first()
