@@ -15,6 +15,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/analyze.smk"
+include: "workflow/rules/studies_common.smk"
 include: "workflow/rules/studies.smk"
 include: "workflow/rules/report.smk"
 
