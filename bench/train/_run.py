@@ -65,12 +65,24 @@ def resolve_device(device: str) -> str:
 
     if device == "auto":
         if torch.cuda.is_available():
-            return "cuda"
+            return _freest_cuda()
         mps = getattr(torch.backends, "mps", None)
         return "mps" if mps is not None and mps.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise LossbenchError("--device cuda: no CUDA device is available here (use auto or cpu)")
-    return device
+    return _freest_cuda() if device == "cuda" else device
+
+
+def _freest_cuda() -> str:
+    """The visible GPU with the most free memory: jobs sharing a workstation's N GPUs
+    (`--resources gpu=N`) spread over them without being told a device index."""
+    import torch
+
+    count = torch.cuda.device_count()
+    if count <= 1:
+        return "cuda"
+    free = [torch.cuda.mem_get_info(i)[0] for i in range(count)]
+    return f"cuda:{free.index(max(free))}"
 
 
 def stacked_refusal(spec: RunSpec, loss, input_shape: tuple[int, ...],
