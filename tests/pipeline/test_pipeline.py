@@ -134,3 +134,20 @@ def test_killed_run_resumes_without_redoing_finished_jobs(workdir: Path):
     assert len(_mtimes(workdir)) == 3
     assert all((workdir / f).stat().st_mtime_ns == t for f, t in stamps.items())
     assert (workdir / "results" / "README.md").is_file()
+
+
+def test_second_pipeline_on_the_same_folder_is_refused_while_the_first_runs(workdir: Path):
+    """Two `snakemake` runs on one results folder: the second is refused by Snakemake's lock
+    (one clear message, nothing written by it) and the first finishes unharmed."""
+    with open(workdir / "first.log", "w") as log:
+        first = subprocess.Popen(_cmd(workdir, "-j", "1"), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        while not (workdir / ".snakemake" / "locks").is_dir() or not any(
+                (workdir / ".snakemake" / "locks").iterdir()):
+            assert first.poll() is None and time.time() < deadline, "first run never locked"
+            time.sleep(0.05)
+        second = subprocess.run(_cmd(workdir), capture_output=True, text=True, timeout=300)
+        assert second.returncode != 0
+        assert "cannot be locked" in second.stdout + second.stderr
+        assert first.wait(timeout=900) == 0
+    assert len(_mtimes(workdir)) == 3 and (workdir / "results" / "README.md").is_file()
