@@ -3,20 +3,26 @@
 Prints JSON (and writes it with ``--out``):
 
 - ``speedup``: on identical work (the paper grid: 6 losses x 3 lrs x 2 seeds, both archs) on
-  three real datasets of different sizes, model-steps per second of the stacked engine vs the
-  per-model torch trainer (``fit_torch``, one model at a time on the CPU; the ``naive_*``
-  keys), both run in this process (the per-model runs on a bounded number of epochs for the
-  large datasets, which does not change their per-step cost);
-- ``sweep``: one epoch of the stacked engine on every available dataset and both archs, scaled
-  to the paper's 50 epochs: the full sweep's CPU time, and its wall time on ``--cores`` cores;
+  three real datasets of different sizes, the marginal cost per model-step of the stacked
+  engine vs the per-model torch trainer (``fit_torch``, one model at a time on the CPU; the
+  ``naive_*`` keys), both run in this process: (time of e2 epochs - time of e1 epochs) /
+  (the model-steps in between), so one-time costs (model creation, data copies) stay out;
+  ``*_total_us_per_model_step`` are the whole runs' costs. Times are this process's CPU time
+  (one thread), which a busy machine inflates less than wall time; each figure is the best
+  of ``--repeats`` runs;
+- ``sweep``: three epochs of the stacked engine on every available dataset and both archs,
+  scaled to the paper's 50 epochs: the full sweep's CPU time, and its wall time on
+  ``--cores`` cores (training only: no process start-up or file writing);
 - ``peak_rss_mb``: peak resident memory of this process.
-Targets on a 2-core machine: speedup >= 50x, sweep <= 10 min wall, peak memory <= 4 GB.
+Targets on a 2-core machine: speedup >= 100x, sweep <= 5 min wall, peak memory <= 4 GB.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import platform
 import resource
 import sys
@@ -27,15 +33,19 @@ LRS = [0.01, 0.005, 0.001]
 SEEDS = [0, 1]
 
 
-def _time(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def _time(fn, repeats: int = 1) -> float:
+    """Best CPU time of ``repeats`` calls (seconds)."""
+    best = math.inf
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
 
 
-def compare(name: str, arch: str, epochs: int, naive_epochs: int) -> dict:
-    """Stacked vs per-model (``fit_torch``) model-steps/s on one dataset (the per-model runs
-    on ``naive_epochs`` epochs)."""
+def compare(name: str, arch: str, epochs: tuple[int, int], naive_epochs: tuple[int, int],
+            repeats: int = 3) -> dict:
+    """Stacked vs per-model (``fit_torch``) marginal cost per model-step on one dataset."""
     from bench.data import load
     from bench.losses import make_loss
     from bench.spec import RunSpec
@@ -47,34 +57,39 @@ def compare(name: str, arch: str, epochs: int, naive_epochs: int) -> dict:
     n_models = len(losses) * len(LRS) * len(SEEDS)
     n_batches = -(-len(split[0]) // 8)
 
-    def spec(e: int) -> StackSpec:
-        return StackSpec(arch=arch, losses=losses, lrs=LRS, seeds=SEEDS, epochs=e)
+    def stack(e: int, parts=split) -> None:
+        spec = StackSpec(arch=arch, losses=losses, lrs=LRS, seeds=SEEDS, epochs=e)
+        train_stack(spec, ds.X, ds.y, ds.n_classes, parts)
 
-    def per_model(e: int, parts) -> None:
+    def per_model(e: int, parts=split) -> None:
         base = RunSpec(dataset=name, model=arch, epochs=e, device="cpu", progress=False)
         fit_torch_grid(base, [(i, {}) for i in PAPER_LOSSES], LRS, SEEDS, ds, parts,
                        log=lambda msg: None)
 
     tiny = tuple(idx[:16] for idx in split)  # warm-up: one-time costs stay out of the timings
-    train_stack(spec(1), ds.X, ds.y, ds.n_classes, tiny)
+    stack(1, tiny)
     per_model(1, tiny)
 
-    t_stack = _time(lambda: train_stack(spec(epochs), ds.X, ds.y, ds.n_classes, split))
-    t_naive = _time(lambda: per_model(naive_epochs, split))
-    stack_rate = n_models * n_batches * epochs / t_stack
-    naive_rate = n_models * n_batches * naive_epochs / t_naive
+    def cost(fn, e: tuple[int, int], reps: int) -> tuple[float, float]:
+        """(marginal, whole-run) microseconds per model-step."""
+        t1, t2 = (_time(lambda k=k: fn(k), reps) for k in e)
+        marginal = (t2 - t1) / (n_models * n_batches * (e[1] - e[0]))
+        return 1e6 * marginal, 1e6 * t2 / (n_models * n_batches * e[1])
+
+    stack_us, stack_total = cost(stack, epochs, repeats)
+    naive_us, naive_total = cost(per_model, naive_epochs, 1)
     return {"dataset": name, "arch": arch, "n_train": int(len(split[0])),
             "n_features": ds.n_features, "n_classes": ds.n_classes, "n_models": n_models,
-            "stack_epochs": epochs, "naive_epochs": naive_epochs,
-            "stack_model_steps_per_s": round(stack_rate),
-            "naive_model_steps_per_s": round(naive_rate),
-            "stack_us_per_model_step": round(1e6 / stack_rate, 2),
-            "naive_us_per_model_step": round(1e6 / naive_rate, 2),
-            "speedup": round(stack_rate / naive_rate, 1)}
+            "stack_epochs": list(epochs), "naive_epochs": list(naive_epochs),
+            "stack_us_per_model_step": round(stack_us, 2),
+            "naive_us_per_model_step": round(naive_us, 2),
+            "stack_total_us_per_model_step": round(stack_total, 2),
+            "naive_total_us_per_model_step": round(naive_total, 2),
+            "speedup": round(naive_us / stack_us, 1)}
 
 
-def sweep(cores: int, paper_epochs: int = 50) -> dict:
-    """One stacked epoch per available dataset x arch, scaled to the paper's epoch count."""
+def sweep(cores: int, paper_epochs: int = 50, epochs: int = 3) -> dict:
+    """``epochs`` stacked epochs per available dataset x arch, scaled to the paper's count."""
     from bench.data import load, names
     from bench.errors import DatasetMissingError
     from bench.losses import make_loss
@@ -90,10 +105,10 @@ def sweep(cores: int, paper_epochs: int = 50) -> dict:
             continue
         split = ds.splits("klambauer")[0]
         for arch in ("linear", "mlp"):
-            spec = StackSpec(arch=arch, losses=losses, lrs=LRS, seeds=SEEDS, epochs=1)
+            spec = StackSpec(arch=arch, losses=losses, lrs=LRS, seeds=SEEDS, epochs=epochs)
             seconds = _time(lambda spec=spec, ds=ds, split=split:
                             train_stack(spec, ds.X, ds.y, ds.n_classes, split))
-            jobs.append(seconds * paper_epochs)
+            jobs.append(seconds * paper_epochs / epochs)
             steps += 36 * paper_epochs * -(-len(split[0]) // 8)
     jobs.sort(reverse=True)
     loads = [0.0] * cores  # longest-first onto the least-loaded core, as a scheduler would
@@ -113,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", default=None, help="also write the JSON here")
     parser.add_argument("--no-sweep", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="best of N stacked runs")
     args = parser.parse_args(argv)
     import torch
 
@@ -120,13 +136,16 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     report: dict = {"python": platform.python_version(), "torch": torch.__version__,
-                    "machine": platform.machine(), "threads_per_job": 1}
+                    "machine": platform.machine(), "threads_per_job": 1,
+                    "clock": "process CPU time", "load_average": list(os.getloadavg()),
+                    "cpu_count": os.cpu_count()}
     rows = []
     for name in args.datasets.split(","):
         for arch in ("linear", "mlp"):
             small = name == args.datasets.split(",")[0]
-            rows.append(compare(name, arch, epochs=5 if small else 2,
-                                naive_epochs=5 if small else 1))
+            rows.append(compare(name, arch, epochs=(5, 10) if small else (1, 3),
+                                naive_epochs=(5, 10) if small else (1, 2),
+                                repeats=args.repeats))
             print(json.dumps(rows[-1]), file=sys.stderr)
     report["speedup"] = rows
     if not args.no_sweep:

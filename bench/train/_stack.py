@@ -10,7 +10,14 @@ so each loss sees its models as one slice (a view) and is called once per step.
 
 Backward is written by hand from ``loss.grad_logits`` (closed form) or, for a loss without
 one, from autograd through the loss only; the model part (one or two linear layers) is
-differentiated by hand. Each model's gradient is that of its own batch-mean loss: models never
+differentiated by hand. A step is ~20 tensor ops whatever G: on these tiny matrices each op
+costs its dispatch more than its arithmetic, so every step writes into buffers allocated once
+(``_Buffers``), per-epoch index/batch views are made once per epoch, and evaluation is
+deferred: each epoch's weights are kept (one copy of the flat buffer) and the metrics of up to
+several epochs are computed together, the epochs stacked as one more batch dimension of
+the same matrix products (the results are bitwise those of one epoch at a time).
+
+Each model's gradient is that of its own batch-mean loss: models never
 share a reduction, so G does not rescale anything. SGD follows ``torch.optim.SGD`` (momentum
 buffer ``b = m*b + g``, first step ``b = g``; ``p -= lr*b``); Adam follows ``torch.optim.Adam``.
 """
@@ -30,6 +37,8 @@ from bench.train._metrics import metric_names, metric_sums
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 EVAL_CHUNK_FLOATS = 1 << 18  # floats per evaluation chunk (1 MB: metric passes stay in cache)
+EVAL_FLOATS = 1 << 22  # floats per evaluation pass over several epochs (16 MB)
+SNAPSHOT_FLOATS = 1 << 24  # kept weights awaiting evaluation (64 MB)
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,39 @@ def dense_chain(arch: str, n_in: int, n_classes: int):
     return chain
 
 
+class _Buffers:
+    """Every tensor one training step writes, for batch size ``b``, allocated once (with the
+    views the step's ops read and write through)."""
+
+    def __init__(self, stack: Stack, b: int) -> None:
+        S, L, R, M, O, C = stack.S, stack.L, stack.R, stack.M, stack.O, stack.C
+        self.z = torch.empty(S, b, M * O)  # first layer's output (linear: the logits)
+        if stack.mlp:
+            self.zt = self.z.view(S, b, M, O).transpose(1, 2)  # [S, M, b, O]
+            self.h = torch.empty(S, M, b, O)
+            self.h3 = self.h.view(S * M, b, O)
+            self.h3t = self.h3.transpose(1, 2)
+            self.logits = torch.empty(S, M, b, C)
+            self.logits3 = self.logits.view(S * M, b, C)
+            self.dzm = torch.empty(S * M, b, O)  # g W2^T, model-major
+            self.dzm4 = self.dzm.view(S, M, b, O)
+            self.dz = torch.empty(S, b, M * O)  # ReLU' applied, batch-major (as z)
+            self.dzt = self.dz.view(S, b, M, O).transpose(1, 2)
+            shape = (S, M, b, 1)
+        else:
+            self.logits = self.z.view(S, b, M, C)
+            shape = (S, b, M, 1)
+        self.g = torch.empty_like(self.logits)  # log-softmax, then d(loss)/d(logits)
+        self.g3 = self.g.view(S * M, b, C)
+        self.p, self.c, self.cneg = (torch.empty(shape) for _ in range(3))
+        # each loss's coefs [S, R, b] (a view of c, which it writes)
+        lm = self.c.view(S, L, R, b) if stack.mlp else self.c.view(S, b, L, R).movedim(1, 3)
+        self.c_lm = lm.unbind(1)
+        # 1/b as a 0-dim float32 tensor: the same product as the Python float, without the
+        # per-op cast of a wrapped scalar
+        self.inv_b = torch.tensor(1.0 / b, dtype=torch.float32)
+
+
 class Stack:
     """Parameters, optimiser state and one-epoch training/evaluation of a model stack."""
 
@@ -146,6 +188,11 @@ class Stack:
         self.weighted = [li for li, loss in enumerate(spec.losses)
                          if "sample_weights" in loss.needs]
         self.sample_weights: dict[int, torch.Tensor] = {}
+        self._buffers: dict[int, _Buffers] = {}  # per batch size
+        # SGD momentum as a 0-dim float32 tensor (the float32 product, no per-step cast)
+        self._momentum = torch.tensor(spec.momentum, dtype=torch.float32) \
+            if spec.momentum else None
+        self._store: torch.Tensor | None = None  # log p_y of the epoch [S, M, n]
 
     @staticmethod
     def _views(flat: torch.Tensor, shapes) -> list[torch.Tensor]:
@@ -177,84 +224,124 @@ class Stack:
         return torch.matmul(h, self.params[2]).add_(self.params[3]), h
 
     # -- training ---------------------------------------------------------------------------
+    def _buffers_for(self, b: int) -> _Buffers:
+        buf = self._buffers.get(b)
+        if buf is None:
+            buf = self._buffers[b] = _Buffers(self, b)
+        return buf
+
     def train_epoch(self, Xtr: torch.Tensor, ytr: torch.Tensor, perms: list[torch.Tensor],
                     progress: float) -> torch.Tensor:
         """One epoch over the batches of each seed's permutation; mean train loss ``[S, L, R]``.
 
         Losses of the form f(log p_y) (``depends_on_target_prob``) share one log-softmax and one
-        gradient expression ``coef * (p - onehot)`` per step; their values are computed once
+        gradient expression ``coef * (p - onehot)`` per step (the CE/EL mixes, whose coef is
+        ``alpha + beta p_y``, one ``addcmul`` for all of them); their values are computed once
         at the end of the epoch from the stored log p_y (the schedule is constant within an
         epoch). Other losses are called per step on their slice of the stack.
         """
-        S, L, R, M, C, B = self.S, self.L, self.R, self.M, self.C, self.spec.batch_size
-        Xp = torch.stack([Xtr[p] for p in perms])  # [S, n, I]
-        yp = torch.stack([ytr[min(si, len(ytr) - 1)][:, p]
-                          for si, p in enumerate(perms)])  # [S, L or 1, n]
-        n = Xp.shape[1]
-        # this epoch's order of each weighted loss's per-sample weights: [S, R, n]
+        S, L, R, M, B = self.S, self.L, self.R, self.M, self.spec.batch_size
+        losses, mlp = self.spec.losses, self.mlp
+        P = torch.stack(perms)  # [S, n]
+        n = P.shape[1]
+        Xp = Xtr[P]  # [S, n, I]
+        if ytr.shape[:2] == (1, 1):  # every slot on the same labels
+            yp = ytr[0, 0][P][:, None]  # [S, 1, n]
+        else:
+            yp = torch.stack([ytr[min(si, len(ytr) - 1)][:, p] for si, p in enumerate(perms)])
+        # per-batch views, made once per epoch: inputs, targets per model, log p_y slots
+        sample_dim = 2 if mlp else 1
+        xbs = Xp.split(B, 1)
+        xbts = Xp.transpose(1, 2).split(B, 2)  # [S, I, b] per batch (backward of layer 1)
+        idxs = self._model_targets(yp, sample_dim).unsqueeze(-1).split(B, sample_dim)
+        if self._store is None or self._store.shape[2] != n:
+            self._store = torch.empty(S, M, n)
+        store = self._store
+        stores = (store.unsqueeze(-1) if mlp else store.transpose(1, 2).unsqueeze(-1)).split(
+            B, sample_dim)
+        store_lm = store.view(S, L, R, n)  # each loss's slice [S, R, n]
+        # this epoch's order of each weighted loss's per-sample weights: [S, R, n] per batch
         wp = {li: torch.stack([w[si][:, p] for si, p in enumerate(perms)])
               for li, w in self.sample_weights.items()}
+        wps = {li: w.split(B, 2) for li, w in wp.items()}
         fused = self.fused
         other = [li for li in range(L) if li not in fused]
-        logp_y_all = torch.empty(S, L, R, n) if fused else None
-        coef = torch.zeros(S, L, R, B)
         # losses whose coef is a + b p_y at this progress (the CE/EL mixes): one addcmul
-        affine = {li: self.spec.losses[li].affine_coef(progress) for li in fused
-                  if li not in wp}
+        affine = {li: losses[li].affine_coef(progress) for li in fused if li not in wps}
         mix = [li for li, ab in affine.items() if ab is not None]
         fused_rest = [li for li in fused if li not in mix]
+        rest_lpy = {li: store_lm[:, li].split(B, 2) for li in fused_rest}  # [S, R, b]
         if mix:
-            ab = torch.tensor([affine[li] for li in mix])
-            mix_alpha, mix_beta = (ab[:, k].view(1, -1, 1, 1) for k in (0, 1))
-            mix = torch.tensor(mix) if len(mix) < L else slice(None)
-        else:
-            mix = None
+            ab = torch.zeros(2, L)
+            for li in mix:
+                ab[:, li] = torch.tensor(affine[li])
+            shape = (1, M, 1, 1) if mlp else (1, 1, M, 1)
+            alpha, beta = (v.repeat_interleave(R).view(shape) for v in ab)
+        other_targets = {li: yp[:, min(li, yp.shape[1] - 1), None, :].expand(S, R, n).split(B, 2)
+                         for li in other}
         loss_sum = torch.zeros(S, L, R)
-        n_batches = 0
-        for a in range(0, n, B):
-            xb, yb = Xp[:, a:a + B], yp[..., a:a + B]  # yb [S, L or 1, b]
+        params, grads = self.params, self.grads
+        W1, b1, gW1, gb1 = params[0], params[1], grads[0], grads[1]
+        if mlp:
+            W2_3 = params[2].view(S * M, self.O, self.C)
+            W2t_3, b2 = W2_3.transpose(1, 2), params[3]
+            gW2_3, gb2 = grads[2].view(S * M, self.O, self.C), grads[3]
+        threshold_backward = torch.ops.aten.threshold_backward.grad_input
+        for k, xb in enumerate(xbs):
             b = xb.shape[1]
-            if self.mlp:  # model-major logits [S, M, b, C]
-                logits, h = self.forward(xb)
-            else:  # linear: batch-major [S, b, M, C], the contiguous matmul output
-                logits, h = torch.baddbmm(self.params[1], xb, self.params[0]).view(S, b, M, C), None
-            idx = self._model_targets(yb, sample_dim=2 if self.mlp else 1).unsqueeze(-1)
+            buf = self._buffers_for(b)
+            inv_b = buf.inv_b
+            idx = idxs[k]
+            logits, g = buf.logits, buf.g
+            # forward (mlp: model-major logits [S, M, b, C]; linear: batch-major [S, b, M, C])
+            torch.baddbmm(b1, xb, W1, out=buf.z)
+            if mlp:
+                torch.clamp_min(buf.zt, 0.0, out=buf.h)  # ReLU, [S, M, b, O]
+                torch.bmm(buf.h3, W2_3, out=buf.logits3)
+                logits.add_(b2)
+            # d(batch-mean loss)/d(logits) of every model, into g
             if fused:
-                cb = coef[..., :b]
-                g = torch.log_softmax(logits, -1)
-                logp_y = self._loss_major(g.gather(-1, idx).squeeze(-1))  # [S, L, R, b]
-                logp_y_all[..., a:a + b] = logp_y
-                if mix is not None:  # alpha + beta p_y for every CE/EL mix at once
-                    cb[:, mix] = torch.addcmul(mix_alpha, mix_beta, logp_y[:, mix].exp())
+                torch._log_softmax(logits, -1, False, out=g)
+                logp_y = stores[k]
+                torch.gather(g, -1, idx, out=logp_y)
+                c = buf.c
+                if mix:  # alpha + beta p_y for every CE/EL mix at once
+                    torch.addcmul(alpha, beta, torch.exp(logp_y, out=buf.p), out=c)
                 for li in fused_rest:
-                    extra = {"sample_weights": wp[li][:, :, a:a + b]} if li in wp else {}
-                    cb[:, li] = self.spec.losses[li].coef(logp_y[:, li], progress, **extra)
-                c4 = (cb.reshape(S, M, b, 1) if self.mlp
-                      else cb.permute(0, 3, 1, 2).reshape(S, b, M, 1))
-                c4 = c4.mul(1.0 / b)  # 1/b: each model's batch mean
-                g = g.exp_().mul_(c4).scatter_add_(-1, idx, c4.neg())
-            else:
-                g = torch.empty_like(logits)
+                    extra = {"sample_weights": wps[li][k]} if li in wps else {}
+                    buf.c_lm[li].copy_(losses[li].coef(rest_lpy[li][k], progress, **extra))
+                c.mul_(inv_b)  # 1/b: each model's batch mean
+                g.exp_().mul_(c).scatter_add_(-1, idx, torch.neg(c, out=buf.cneg))
             if other:
                 lg, gv = self._loss_major(logits), self._loss_major(g)  # [S, L, R, b, C] views
                 for li in other:
-                    extra = {"sample_weights": wp[li][:, :, a:a + b]} if li in wp else {}
-                    target = yb[:, min(li, yb.shape[1] - 1), None, :].expand(S, R, b)
-                    values, grad = _loss_grad(self.spec.losses[li], lg[:, li], target, progress,
-                                              **extra)
+                    extra = {"sample_weights": wps[li][k]} if li in wps else {}
+                    values, grad = _loss_grad(losses[li], lg[:, li], other_targets[li][k],
+                                              progress, **extra)
                     loss_sum[:, li] += values.mean(-1)
-                    gv[:, li] = grad * (1.0 / b)
-            self._backward(xb, g, h)
+                    gv[:, li] = grad * inv_b
+            # backward: parameter gradients of each model's batch-mean loss
+            if mlp:
+                torch.bmm(buf.h3t, buf.g3, out=gW2_3)
+                torch.sum(g, 2, keepdim=True, out=gb2)
+                torch.bmm(buf.g3, W2t_3, out=buf.dzm)
+                threshold_backward(buf.dzm4, buf.h, 0.0, grad_input=buf.dzt)  # ReLU'
+                dz = buf.dz  # [S, b, M*O]
+            else:
+                dz = g.view(S, b, -1)
+            torch.bmm(xbts[k], dz, out=gW1)
+            torch.sum(dz, 1, keepdim=True, out=gb1)
             self._step()
-            n_batches += 1
+        n_batches = len(xbs)
         if fused:
             # mean over batches of each batch's mean: sample weight 1 / (its batch size)
             per_sample = torch.full((n,), 1.0 / B)
             if n % B:
                 per_sample[n - n % B:] = 1.0 / (n % B)
+            logp_y_all = store.view(S, L, R, n)
             for li in fused:
                 extra = {"sample_weights": wp[li]} if li in wp else {}
-                values = self.spec.losses[li].value(logp_y_all[:, li], progress, **extra)
+                values = losses[li].value(logp_y_all[:, li], progress, **extra)
                 loss_sum[:, li] = values @ per_sample
         return loss_sum / n_batches
 
@@ -274,28 +361,12 @@ class Stack:
         b = t.shape[1]  # linear: [S, b, M, ...]
         return t.view(S, b, L, R, *t.shape[3:]).movedim(1, 3)
 
-    def _backward(self, xb, g, h) -> None:
-        """Parameter gradients of each model's batch-mean loss from its d(loss)/d(logits) ``g``
-        (already divided by the batch size; mlp: ``[S, M, b, C]``, linear: ``[S, b, M, C]``)."""
-        S, M, O = self.S, self.M, self.O
-        b = xb.shape[1]
-        if self.mlp:
-            torch.matmul(h.transpose(2, 3), g, out=self.grads[2])
-            torch.sum(g, 2, keepdim=True, out=self.grads[3])
-            dz = torch.matmul(g, self.params[2].transpose(2, 3))
-            dz = torch.ops.aten.threshold_backward(dz, h, 0.0)  # ReLU'
-            dz = dz.transpose(1, 2).reshape(S, b, M * O)  # [S, b, M*O]
-        else:
-            dz = g.view(S, b, M * O)
-        torch.bmm(xb.transpose(1, 2), dz, out=self.grads[0])
-        torch.sum(dz, 1, keepdim=True, out=self.grads[1])
-
     def _step(self) -> None:
         self.n_steps += 1
         p, grad, buf, neg_lr = self.flat, self.flat_grad, self.flat_state, self.flat_neg_lr
         if self.spec.optimizer == "sgd":
-            m = self.spec.momentum
-            if m:
+            m = self._momentum
+            if m is not None:
                 buf.mul_(m).add_(grad)
                 p.addcmul_(buf, neg_lr)
             else:
@@ -335,6 +406,8 @@ class Stack:
     # -- divergence -------------------------------------------------------------------------
     def check_divergence(self, train_loss: torch.Tensor) -> torch.Tensor:
         """Flag models with a non-finite loss or parameter, zero and freeze them; new flags."""
+        if bool(torch.isfinite(train_loss).all()) and bool(torch.isfinite(self.flat).all()):
+            return torch.zeros_like(self.diverged)
         bad = ~torch.isfinite(train_loss)
         for i, p in enumerate(self.params):
             v = self._model_view(i, p)
@@ -362,6 +435,48 @@ class Stack:
             self._model_view(i, self.neg_lrs[i]).mul_(keep)
 
     # -- evaluation -------------------------------------------------------------------------
+    def _param_views(self, flats: torch.Tensor) -> list[torch.Tensor]:
+        """Kept flat buffers ``[K, P]`` as ``[K, *shape]`` views per layer."""
+        out, offset = [], 0
+        for p in self.params:
+            n = p.numel()
+            out.append(flats[:, offset:offset + n].view(-1, *p.shape))
+            offset += n
+        return out
+
+    def eval_epochs_per_pass(self, n: int) -> int:
+        """How many kept epochs one evaluation pass over ``n`` samples takes (memory bound)."""
+        width = self.S * self.M * max(self.O, self.C)
+        chunk = max(1, EVAL_CHUNK_FLOATS // max(width, 1))
+        return max(1, EVAL_FLOATS // (min(n, chunk) * width))
+
+    @torch.no_grad()
+    def evaluate_kept(self, flats: torch.Tensor, X: torch.Tensor,
+                      y: torch.Tensor) -> torch.Tensor:
+        """Mean metrics ``[K, S, L, R, n_metrics]`` of K kept weight sets (``flats`` ``[K, P]``,
+        epochs) on all of ``X`` against labels ``y`` ``[S or 1, L or 1, n]``: ``evaluate``'s
+        chunks and ops with the epochs as a leading batch dimension (same numbers)."""
+        K, n = flats.shape[0], X.shape[0]
+        W1, b1, *rest = self._param_views(flats)
+        S, M, O, C = self.S, self.M, self.O, self.C
+        width = S * M * max(O, C)
+        chunk = max(1, EVAL_CHUNK_FLOATS // max(width, 1))
+        total = None
+        for a in range(0, n, chunk):
+            yc = y[..., a:a + chunk]
+            z = torch.matmul(X[a:a + chunk], W1).add_(b1)  # [K, S, b, M*O]
+            b = z.shape[2]
+            if self.mlp:
+                zt = z.view(K, S, b, M, O).transpose(2, 3)
+                h = torch.clamp_min(zt, 0.0, out=zt.new_empty(zt.shape))  # [K, S, M, b, O]
+                logits = torch.matmul(h, rest[0]).add_(rest[1])  # [K, S, M, b, C]
+                sums = metric_sums(logits, self._model_targets(yc, 2), C)
+            else:  # batch-major [K, S, b, M, C]: the contiguous matmul output
+                logits = z.view(K, S, b, M, C)
+                sums = metric_sums(logits, self._model_targets(yc, 1), C, sample_dim=2)
+            total = sums if total is None else total + sums
+        return (total / n).view(K, self.S, self.L, self.R, -1)
+
     @torch.no_grad()
     def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean metrics ``[S, L, R, n_metrics]`` on all of ``X`` (chunked full-batch) against
@@ -411,6 +526,21 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
     for sp in SPLITS:
         for name in names:
             out[f"{sp}_{name}"] = np.full(shape, np.nan)
+    # each epoch's weights are kept and evaluated K epochs at a time (bitwise the same)
+    per_pass = min(stack.eval_epochs_per_pass(len(idx)) for idx in split)
+    K = max(1, min(E, per_pass, SNAPSHOT_FLOATS // stack.flat.numel()))
+    kept: list[torch.Tensor] = []
+
+    def evaluate_kept(last_epoch: int) -> None:
+        epochs = list(range(last_epoch + 1 - len(kept), last_epoch + 1))
+        flats = torch.stack(kept)
+        kept.clear()
+        dead = out["diverged"][epochs]
+        for sp in SPLITS:
+            values = stack.evaluate_kept(flats, *parts[sp]).numpy()
+            for k, name in enumerate(names):
+                out[f"{sp}_{name}"][epochs] = np.where(dead, np.nan, values[..., k])
+
     with torch.no_grad():
         for epoch in range(E):
             perms = [torch.randperm(n_train, generator=g) for g in gens]
@@ -420,10 +550,9 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
             dead = stack.diverged.numpy()
             out["diverged"][epoch] = dead
             out["train_loss"][epoch] = np.where(dead, np.nan, train_loss.numpy())
-            for sp in SPLITS:
-                values = stack.evaluate(*parts[sp]).numpy()
-                for k, name in enumerate(names):
-                    out[f"{sp}_{name}"][epoch] = np.where(dead, np.nan, values[..., k])
+            kept.append(stack.flat.clone())
+            if len(kept) == K or epoch == E - 1:
+                evaluate_kept(epoch)
             if on_epoch is not None:
                 on_epoch(epoch)
     return out
