@@ -1,0 +1,70 @@
+"""Study files expand to the jobs the workflow runs (bench.studies)."""
+
+from pathlib import Path
+
+import pytest
+
+from bench.errors import LossbenchError
+from bench.studies import load_study
+
+STUDIES = Path(__file__).resolve().parents[2] / "config" / "studies"
+
+
+def _flag(args, name):
+    return args[args.index(name) + 1]
+
+
+def test_table1_jobs_follow_the_papers_settings_per_dataset():
+    jobs = load_study("mixing_table1", STUDIES).jobs()
+    # CIFAR-100: 8 models x 4 losses x 4 seeds; CINIC-10: 8 x 4 x 3 seeds
+    assert len(jobs) == 8 * 4 * 4 + 8 * 4 * 3
+    by_id = {j.id: j.args for j in jobs}
+    cifar = by_id["cifar100__resnet20__ce__0"]
+    assert _flag(cifar, "--epochs") == "240" and _flag(cifar, "--milestones") == "120,160,200"
+    assert _flag(cifar, "--augment") == "cifar_standard" and "--amp" in cifar
+    cinic_small = by_id["cinic10__resnet20__ce__0"]
+    cinic_big = by_id["cinic10__resnet18__ce__0"]
+    assert _flag(cinic_small, "--epochs") == "90"
+    # rotation only for the models over 1M parameters (the paper's rule)
+    assert _flag(cinic_small, "--augment") == "cifar_standard"
+    assert _flag(cinic_big, "--augment") == "cinic_standard"
+    mix = by_id["cifar100__resnet20__ce_el_0to05__3"]
+    assert "ce_el_0to05:rule=paper" in mix
+
+
+def test_inner_axes_run_inside_one_job_and_variants_add_settings():
+    small = load_study("images_small", STUDIES).jobs()
+    assert [j.id for j in small][:2] == ["digits__lenet5", "digits__resnet20"]
+    args = small[0].args
+    assert _flag(args, "--seeds") == "0,1,2,3,4" and _flag(args, "--lrs") == "0.05,0.01"
+    assert _flag(args, "--losses") == "ce,ce_el_0,ce_el_0_05,ce_el_0to05"
+    table6 = {j.id: j.args for j in load_study("mixing_table6", STUDIES).jobs()}
+    assert len(table6) == 2 * 3 * 4
+    dropout = table6["cinic10__resnet34__ce__0__dropout"]
+    assert _flag(dropout, "--model-param") == "dropout=0.2"
+    assert _flag(table6["cinic10__resnet34__ce__0__erasing"], "--augment") == \
+        "cifar_standard+erasing"
+
+
+def test_data_status_names_the_variables_to_set(monkeypatch):
+    study = load_study("mixing_table5", STUDIES)
+    monkeypatch.delenv("LOSSBENCH_CIFAR100", raising=False)
+    monkeypatch.delenv("LOSSBENCH_TINY_IMAGENET", raising=False)
+    ok, reason = study.data_status()
+    assert not ok and "LOSSBENCH_CIFAR100" in reason and "LOSSBENCH_TINY_IMAGENET" in reason
+    ok, _ = study.data_status({"cifar100": "/x.tar.gz", "tiny_imagenet": "/y.zip"})
+    assert ok
+    assert load_study("images_small", STUDIES).data_status() == (True, "")
+
+
+def test_bad_study_files_are_one_line(tmp_path):
+    with pytest.raises(LossbenchError, match="cannot read"):
+        load_study("nope", tmp_path)
+    (tmp_path / "s.yaml").write_text("title: x\nresults: r\n")
+    with pytest.raises(LossbenchError, match="missing key"):
+        load_study("s", tmp_path)
+    (tmp_path / "t.yaml").write_text(
+        "title: x\nresults: r\ndatasets: [a]\nmodels: [m]\nlosses: [ce]\nseeds: [0]\n"
+        "lrs: [0.1]\njob: [model]\ntrain: {}\n")
+    with pytest.raises(LossbenchError, match="including dataset"):
+        load_study("t", tmp_path)
