@@ -447,3 +447,10 @@ def paper_values_section(ctx: Context, table: str, note: str = "",
             if loss in cells.index else "–" for loss in losses]])
     header = ["dataset", "model", *[labels.get(loss, loss) for loss in losses]]
     return [note, "", *md_table(header, rows), ""] if note else [*md_table(header, rows), ""]
+
+
+@section("note")
+def note_section(ctx: Context, text: str) -> list[str]:
+    """Fixed text from the study spec: what changed in the results since an earlier run and
+    why, provenance a reader needs (the spec is data, so the note is versioned with it)."""
+    return [" ".join(str(text).split()), ""]
