@@ -109,10 +109,11 @@ def read_paper_table(source: str | os.PathLike | Traversable) -> pd.DataFrame:
 
 
 def friedman_p(friedman: dict | None) -> float | None:
+    """The p-value, or None when there is none (e.g. ``"applicable": false``: two methods)."""
     if not friedman:
         return None
     for key in ("p_value", "pvalue", "p"):
-        if key in friedman:
+        if friedman.get(key) is not None:
             return float(friedman[key])
     return None
 

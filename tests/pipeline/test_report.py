@@ -223,3 +223,16 @@ def test_bad_claims_table_is_one_line(results: Path, tmp_path: Path):
     (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(LossbenchError, match=r"rule lowest_mean_rank parameters \['methods'\]"):
         render(results, studies=studies)
+
+
+def test_two_method_analyses_have_no_friedman_p_and_the_claim_is_not_tested():
+    """`analyze` with two methods writes friedman.json with "applicable": false and a null p
+    (issue 15): the report must say "not tested", not crash (found by the image smoke)."""
+    from analysis.report.claims import RULES
+    from analysis.report.read import friedman_p
+
+    two = {"applicable": False, "p_value": None, "statistic": None, "n_methods": 2}
+    assert friedman_p(two) is None
+    verdict, evidence = RULES["friedman_p_below"].check({"resnet20": two}, "ce", None,
+                                                        alpha=0.05)
+    assert verdict is None and evidence.startswith("not tested")
