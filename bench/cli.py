@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "figure": "bench.figures._cli",
     "collect": "analysis.collect_cli",
     "select": "analysis.select_cli",
+    "buckets": "analysis.buckets_cli",
     "analyze": "analysis._cli",
     "report": "analysis.report_cli",
 }

@@ -105,6 +105,26 @@ rule study_analyze:
         " --labels {input.labels:q} > {log:q} 2>&1"
 
 
+rule study_buckets:
+    conda:
+        "../envs/lossbench.yaml"
+    input:
+        summaries=study_run_files("summary.csv"),
+    output:
+        f"{STUDY_ROOT}/buckets.csv",
+    log:
+        f"{LOGS}/{{results}}/{{study}}/buckets.log",
+    params:
+        predictions=lambda wildcards, input: os.path.join(
+            os.path.dirname(input.summaries[0]), "predictions"),
+        early=lambda wildcards: STUDIES[wildcards.study].config["buckets"]["early"],
+        late=lambda wildcards: STUDIES[wildcards.study].config["buckets"]["late"],
+        threshold=lambda wildcards: STUDIES[wildcards.study].config["buckets"]["threshold"],
+    shell:
+        "lossbench buckets --predictions-dir {params.predictions:q} --early {params.early}"
+        " --late {params.late} --threshold {params.threshold} --out {output:q} > {log:q} 2>&1"
+
+
 rule studies_table:
     conda:
         "../envs/lossbench.yaml"

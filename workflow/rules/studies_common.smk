@@ -37,8 +37,11 @@ def study_archs(name):
 def study_targets(name):
     """The analysed tables of a study (what its target and the report need)."""
     selections = STUDIES[name].config.get("selections", STUDY_SELECTIONS)
-    return expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/table4.csv",
-                  arch=study_archs(name), selection=selections)
+    out = expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/table4.csv",
+                 arch=study_archs(name), selection=selections)
+    if "buckets" in STUDIES[name].config:  # the motivating example's table
+        out.append(f"{study_dir(name)}/buckets.csv")
+    return out
 
 
 def study_run_files(name):
