@@ -146,9 +146,14 @@ def datasets_section(ctx: Context) -> list[str]:
 
 
 @section("protocols", own_heading=True)
-def protocols_section(ctx: Context, heading: str | None, sections: list[dict]) -> list[str]:
+def protocols_section(ctx: Context, heading: str | None, sections: list[dict],
+                      only: list[str] | None = None) -> list[str]:
+    """The sections once per protocol folder (``only``: these folders, when studies share a
+    results folder, as the image studies share ``results/images``)."""
     lines = []
     for p in ctx.results.protocols:
+        if only is not None and p.name not in only:
+            continue
         if heading:
             lines += [heading.format(protocol=p.name), ""]
         lines += render_sections(replace(ctx, protocol=p), sections)
@@ -454,3 +459,29 @@ def note_section(ctx: Context, text: str) -> list[str]:
     """Fixed text from the study spec: what changed in the results since an earlier run and
     why, provenance a reader needs (the spec is data, so the note is versioned with it)."""
     return [" ".join(str(text).split()), ""]
+
+
+@section("buckets")
+def buckets_section(ctx: Context, table: str) -> list[str]:
+    """The motivating example: our buckets (analysis.buckets) beside the paper's counts."""
+    from analysis.paper import paper_table
+
+    path = ctx.protocol.path / "buckets.csv"
+    if not path.is_file():
+        return [f"No buckets.csv for `{ctx.protocol.name}` (`lossbench buckets`).", ""]
+    ours = pd.read_csv(path).set_index("bucket")
+    paper = paper_table(table)
+    names = {"correct": "correct", "wrong_py_above": "wrong_py_above_0.2",
+             "wrong_py_below": "wrong_py_below_0.2"}
+    rows = []
+    for bucket, row in ours.iterrows():
+        ref = paper[paper["bucket"] == names.get(bucket, bucket)]
+        ref_cell = "–"
+        if len(ref):
+            first = ref.iloc[0]
+            ref_cell = (f"{int(first['n_at_epoch70']):,} → {int(first['n_correct_at_epoch90']):,}"
+                        f" ({first['pct']:.2f} %)")
+        rows.append([bucket, f"{int(row['n_early']):,} → {int(row['n_correct_late']):,} "
+                     f"({row['pct']:.2f} %)", ref_cell])
+    return [*md_table(["bucket at the early epoch", "ours: size → correct later",
+                       "paper"], rows), ""]

@@ -236,3 +236,24 @@ def test_two_method_analyses_have_no_friedman_p_and_the_claim_is_not_tested():
     verdict, evidence = RULES["friedman_p_below"].check({"resnet20": two}, "ce", None,
                                                         alpha=0.05)
     assert verdict is None and evidence.startswith("not tested")
+
+
+def test_motivating_example_buckets_render_beside_the_papers_counts(tmp_path):
+    from analysis.report import write_report
+
+    study = tmp_path / "results" / "images" / "motivating_example"
+    study.mkdir(parents=True)
+    (study / "settings.json").write_text('{"epochs": 90}\n')
+    (study / "scores.csv").write_text("dataset,arch,loss,seed,val_acc,test_acc\n"
+                                      "cifar100,resnet32,ce,0,0.7,0.7\n")
+    (study / "buckets.csv").write_text(
+        "bucket,threshold,n_early,n_correct_late,pct\ncorrect,0.2,6000,5700,95.0\n"
+        "wrong_py_above,0.2,700,280,40.0\nwrong_py_below,0.2,3300,99,3.0\n")
+    table = tmp_path / "studies.csv"
+    table.write_text("name,status,reason,claims\n"
+                     "motivating_example,run,,motivating_example.yaml\n")
+    out = write_report(tmp_path / "results", tmp_path / "README.md", None, None, paper=True,
+                       studies=str(table))
+    text = out.read_text()
+    assert "6,000 → 5,700 (95.00 %)" in text and "6,766 → 6,482 (95.58 %)" in text
+    assert "2,623 → 88 (3.35 %)" in text

@@ -39,6 +39,7 @@ def study_targets(name):
     selections = STUDIES[name].config.get("selections", STUDY_SELECTIONS)
     out = expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/table4.csv",
                  arch=study_archs(name), selection=selections)
+    out.append(f"{study_dir(name)}/scores.csv")
     if "buckets" in STUDIES[name].config:  # the motivating example's table
         out.append(f"{study_dir(name)}/buckets.csv")
     return out
