@@ -112,3 +112,19 @@ def save_figure_pair(fig: Any, path: str | os.PathLike,
     path = Path(path)
     return (save_figure(fig, path.with_suffix(".png"), bbox_inches),
             save_figure(fig, path.with_suffix(".svg"), bbox_inches))
+
+
+def read_yaml(path: str | os.PathLike, cannot_read: str) -> Any:
+    """Parse a YAML file; an unreadable file or bad YAML is one LossbenchError line
+    (``cannot_read`` names the file for the first case, e.g. "study 'x': cannot read f")."""
+    import yaml
+
+    from bench.errors import LossbenchError
+
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except OSError as err:
+        raise LossbenchError(f"{cannot_read} ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise LossbenchError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+

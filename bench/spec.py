@@ -219,17 +219,9 @@ def varying_keys(specs: Iterable[RunSpec]) -> list[str]:
 
 def load_spec_file(path: str) -> list[RunSpec]:
     """A YAML file holding one spec (a mapping) or several (a list of mappings)."""
-    from pathlib import Path
+    from bench.io import read_yaml
 
-    import yaml
-
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except OSError as err:
-        raise LossbenchError(f"{path}: cannot read spec file ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise LossbenchError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    data = read_yaml(path, f"{path}: cannot read spec file")
     items = data if isinstance(data, list) else [data]
     if not items or not all(isinstance(i, dict) for i in items):
         raise LossbenchError(f"{path}: expected a mapping of spec fields or a list of them")

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.errors import LossbenchError
+from bench.io import read_yaml
 
 AXES = ("dataset", "model", "loss", "seed", "variant")
 REQUIRED = ("title", "results", "datasets", "models", "losses", "seeds", "lrs", "job", "train")
@@ -131,12 +130,7 @@ class Study:
 def load_study(name: str, folder: str | os.PathLike) -> Study:
     """Read and check ``folder/name.yaml``; one line for a missing file or key."""
     path = Path(folder) / f"{name}.yaml"
-    try:
-        config = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise LossbenchError(f"study {name!r}: cannot read {path} ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise LossbenchError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    config = read_yaml(path, f"study {name!r}: cannot read {path}")
     if not isinstance(config, dict):
         raise LossbenchError(f"{path}: expected a mapping of study keys")
     missing = [k for k in REQUIRED if k not in config]

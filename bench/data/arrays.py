@@ -82,15 +82,20 @@ def stratified_holdout(idx: np.ndarray, y: np.ndarray, fraction: float,
     return np.sort(keep), np.sort(out)
 
 
+def published_split(ds, missing: str) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) index arrays of a dataset's published test set (``test_idx``);
+    ``missing`` ends the one-line error when it has none."""
+    test = getattr(ds, "test_idx", None)
+    if test is None:
+        raise LossbenchError(f"dataset {ds.name!r} {missing}")
+    test = np.sort(np.asarray(test, dtype=np.int64))
+    return np.setdiff1d(np.arange(len(ds.y)), test), test
+
+
 @register_protocol("official")
 def official(ds: ArrayDataset) -> list[Split]:
     """The published test set; validation carved from the published train set (seeded)."""
-    test = getattr(ds, "test_idx", None)
-    if test is None:
-        raise LossbenchError(f"dataset {ds.name!r} has no published test split; use protocol "
-                             "'random'")
-    test = np.sort(np.asarray(test, dtype=np.int64))
-    train = np.setdiff1d(np.arange(len(ds.y)), test)
+    train, test = published_split(ds, "has no published test split; use protocol 'random'")
     fit, val = stratified_holdout(train, ds.y, ds.val_fraction, _seed(ds.name, "official"))
     return [(fit, val, test)]
 
@@ -106,4 +111,5 @@ def random_split(ds: ArrayDataset) -> list[Split]:
     return [(fit, val, test)]
 
 
-__all__ = ["ArrayDataset", "official", "random_split", "stratified_holdout", "make_splits"]
+__all__ = ["ArrayDataset", "make_splits", "official", "published_split", "random_split",
+           "stratified_holdout"]

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from bench.data._registry import Split, register_dataset, register_protocol
-from bench.data.arrays import ArrayDataset, random_split
+from bench.data.arrays import ArrayDataset, published_split, random_split
 from bench.data.text import _cache, _clothing, _glue, _subword, _words
 from bench.data.text._source import CLOTHING_ENV, GLUE_ENV, locate, tokenizer_dir
 from bench.errors import LossbenchError
@@ -167,10 +167,6 @@ def train_dev(ds: ArrayDataset) -> list[Split]:
     of the last one): use the last epoch, never the best by validation, which would be
     selection on the test set.
     """
-    test = getattr(ds, "test_idx", None)
-    if test is None:
-        raise LossbenchError(f"dataset {ds.name!r} has no published dev/test set; protocol "
-                             "'train_dev' needs one (use 'random')")
-    test = np.sort(np.asarray(test, dtype=np.int64))
-    train = np.setdiff1d(np.arange(len(ds.y)), test)
+    train, test = published_split(
+        ds, "has no published dev/test set; protocol 'train_dev' needs one (use 'random')")
     return [(train, test.copy(), test)]
