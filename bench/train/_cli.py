@@ -34,13 +34,31 @@ def _csv(kind, name: str):
     return parse
 
 
+def _methods(text: str) -> list[str]:
+    """``--losses`` items split on top-level commas: ``ce,forward(T=true),gce(q=0.5)``."""
+    items, depth, start = [], 0, 0
+    for k, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            raise argparse.ArgumentTypeError(f"--losses: unbalanced ')' in {text!r}")
+        if ch == "," and depth == 0:
+            items.append(text[start:k])
+            start = k + 1
+    if depth:
+        raise argparse.ArgumentTypeError(f"--losses: unbalanced '(' in {text!r}")
+    items.append(text[start:])
+    return [t.strip() for t in items if t.strip()]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     grid = parser.add_argument_group("grid (comma-separated lists; the job trains their product)")
     grid.add_argument("--dataset", help="dataset name (see `lossbench datasets`)")
     grid.add_argument("--model", "--arch", dest="model", type=_csv(str, "--model"),
                       help="registered model name(s), e.g. linear,mlp (--arch: old name)")
-    grid.add_argument("--losses", "--loss", dest="losses", type=_csv(str, "--losses"),
-                      default=PAPER_LOSSES.split(","), help=f"loss ids (default: {PAPER_LOSSES})")
+    grid.add_argument("--losses", "--loss", dest="losses", type=_methods,
+                      default=PAPER_LOSSES.split(","),
+                      help=f"loss ids, or ID(NAME=VALUE, ...) for a variant, e.g. "
+                           f"forward(T=true) (default: {PAPER_LOSSES})")
     grid.add_argument("--lrs", "--lr", dest="lrs", type=_csv(float, "--lrs"),
                       default=[0.01, 0.005, 0.001])
     grid.add_argument("--seeds", "--seed", dest="seeds", type=_csv(int, "--seeds"),
@@ -170,9 +188,10 @@ FLAG_OF = {"lr": "--lrs", "epochs": "--epochs", "batch_size": "--batch-size",
 
 def specs_from_args(args: argparse.Namespace, n_folds: int):
     """The grid the flags describe, as RunSpecs (models x losses x lrs x seeds x folds)."""
-    from bench.spec import RunSpec
+    from bench.spec import RunSpec, parse_method
 
-    loss_params = _params(args.loss_param, "--loss-param", args.losses)
+    methods = [parse_method(m) for m in args.losses]
+    loss_params = _params(args.loss_param, "--loss-param", [loss for loss, _ in methods])
     model_params = _params(args.model_param, "--model-param", args.model)
     folds = args.folds if args.folds is not None else list(range(n_folds))
     bad = [f for f in folds if not 0 <= f < n_folds]
@@ -202,8 +221,9 @@ def specs_from_args(args: argparse.Namespace, n_folds: int):
             for fold in folds:
                 for seed in args.seeds:
                     for noise in noises:
-                        for loss in args.losses:
-                            lparams = {**loss_params.get("*", {}), **loss_params.get(loss, {})}
+                        for loss, inline in methods:
+                            lparams = {**loss_params.get("*", {}), **loss_params.get(loss, {}),
+                                       **inline}
                             for lr in args.lrs:
                                 specs.append(RunSpec(model=model, model_params=mparams,
                                                      loss=loss, loss_params=lparams, lr=lr,
