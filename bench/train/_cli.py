@@ -317,6 +317,10 @@ def run(args: argparse.Namespace) -> int:
     if iterations:  # specs with eval_every: one row per model per record (IterationLog)
         write_csv(out / "iterations.csv", pd.concat(iterations, ignore_index=True),
                   float_format=FLOAT_FORMAT)
+    transitions = [r.transitions for r in results if getattr(r, "transitions", None) is not None]
+    if transitions:  # forward's T-hat of each (noise, seed), beside the true T
+        write_csv(out / "transitions.csv", pd.concat(transitions, ignore_index=True),
+                  float_format=FLOAT_FORMAT)
     write_json(out / "config.json", job_config(args, specs, dataset, results, models,
                                                time.time() - started))
     print(f"wrote {out}/summary.csv ({len(summary)} rows), epochs.csv "

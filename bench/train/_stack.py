@@ -193,6 +193,41 @@ class Stack:
         self._momentum = torch.tensor(spec.momentum, dtype=torch.float32) \
             if spec.momentum else None
         self._store: torch.Tensor | None = None  # log p_y of the epoch [S, M, n]
+        # each model's weights at its best validation accuracy so far (ties: later epoch),
+        # kept when a loss prunes with them or a reference model is asked for
+        self.best_flat: torch.Tensor | None = None
+        self.best_val = torch.full((S, L, R), -math.inf, dtype=torch.float64)
+        self._model_ids: torch.Tensor | None = None
+
+    def keep_best(self) -> None:
+        """Start keeping each model's best-validation weights (``note_val``)."""
+        if self.best_flat is None:
+            self.best_flat = self.flat.clone()
+            self._model_ids = self._flat_model_ids()
+
+    def _flat_model_ids(self) -> torch.Tensor:
+        """The model number ``(s * L + l) * R + r`` of every element of the flat buffer."""
+        S, L, R = self.S, self.L, self.R
+        ids = torch.empty(self.flat.numel(), dtype=torch.int64)
+        grid = torch.arange(S * L * R).view(S, L, R)
+        for i, view in enumerate(self._views(ids, [p.shape for p in self.params])):
+            v = self._model_view(i, view)
+            shape = [1] * v.dim()
+            for d, size in zip(self._model_dims(i), (S, L, R), strict=True):
+                shape[d] = size
+            v.copy_(grid.view(shape).expand(v.shape))
+        return ids
+
+    def note_val(self, flats: torch.Tensor, val_acc: np.ndarray) -> None:
+        """Update the best weights from kept epochs ``flats`` ``[K, P]`` and their validation
+        accuracies ``val_acc`` ``[K, S, L, R]`` (NaN: diverged, never best), in epoch order."""
+        for k in range(flats.shape[0]):
+            val = torch.from_numpy(np.nan_to_num(val_acc[k], nan=-math.inf))
+            better = (val >= self.best_val) & torch.isfinite(val)
+            if bool(better.any()):
+                self.best_val = torch.where(better, val, self.best_val)
+                mask = better.reshape(-1)[self._model_ids]
+                self.best_flat = torch.where(mask, flats[k], self.best_flat)
 
     @staticmethod
     def _views(flat: torch.Tensor, shapes) -> list[torch.Tensor]:
@@ -211,17 +246,19 @@ class Stack:
             return t.view(S, t.shape[1], L, R, self.O)
         return t.view(S, L, R, *t.shape[2:])
 
-    def forward(self, x: torch.Tensor):
-        """Logits ``[S, M, n, C]`` for inputs ``x`` ``[S, n, I]`` or ``[n, I]``; and hidden."""
+    def forward(self, x: torch.Tensor, flat: torch.Tensor | None = None):
+        """Logits ``[S, M, n, C]`` for inputs ``x`` ``[S, n, I]`` or ``[n, I]``; and hidden.
+        ``flat``: other weights of the stack's layout (e.g. ``best_flat``), else the current."""
         S, M, O = self.S, self.M, self.O
-        W1, b1 = self.params[0], self.params[1]
+        params = self.params if flat is None else [p[0] for p in self._param_views(flat[None])]
+        W1, b1 = params[0], params[1]
         z = torch.matmul(x, W1).add_(b1) if x.dim() == 2 else torch.baddbmm(b1, x, W1)
         n = z.shape[1]
         z = z.view(S, n, M, O).transpose(1, 2)  # [S, M, n, O]
         if not self.mlp:
             return z, None
         h = torch.clamp_min(z, 0.0, out=z.new_empty(z.shape))  # ReLU, contiguous [S, M, n, O]
-        return torch.matmul(h, self.params[2]).add_(self.params[3]), h
+        return torch.matmul(h, params[2]).add_(params[3]), h
 
     # -- training ---------------------------------------------------------------------------
     def _buffers_for(self, b: int) -> _Buffers:
@@ -381,27 +418,52 @@ class Stack:
         denom = (v.sqrt() / bc2_sqrt).add_(self.spec.eps)
         p.addcmul_(buf / denom, neg_lr / bc1)
 
+    def prunes_at(self, epoch: int, n_epochs: int) -> list[int]:
+        """Slots whose per-sample weights are recomputed at the start of ``epoch``."""
+        return [li for li in self.weighted if epoch in self.spec.losses[li].prune_epochs(n_epochs)]
+
     @torch.no_grad()
     def update_sample_weights(self, Xtr: torch.Tensor, ytr: torch.Tensor, epoch: int,
                               n_epochs: int) -> None:
-        """Recompute per-sample weights (truncated Lq pruning) from the current models and
-        the labels they train on (``ytr`` ``[S or 1, L or 1, n]``)."""
+        """Recompute per-sample weights (truncated Lq pruning) from each model's best-
+        validation weights so far (``prune_with="best"``; ``note_val`` must be up to date) or
+        its current weights, against the labels it trains on (``ytr`` ``[S or 1, L or 1, n]``)."""
         n = Xtr.shape[0]
         for li in self.weighted:  # the GCE paper starts with every weight at 1
             self.sample_weights.setdefault(li, torch.ones(self.S, self.R, n))
-        due = [li for li in self.weighted if epoch in self.spec.losses[li].prune_epochs(n_epochs)]
+        due = self.prunes_at(epoch, n_epochs)
         if not due:
             return
+        by_source: dict[str, list[int]] = {}
+        for li in due:
+            source = getattr(self.spec.losses[li], "prune_with", "current")
+            by_source.setdefault(source if self.best_flat is not None else "current",
+                                 []).append(li)
+        chunk = max(1, EVAL_CHUNK_FLOATS // max(self.S * self.M * max(self.O, self.C), 1))
+        for source, slots in by_source.items():
+            flat = self.best_flat if source == "best" else None
+            for a in range(0, n, chunk):
+                logits, _ = self.forward(Xtr[a:a + chunk], flat)
+                b = logits.shape[2]
+                lg = logits.view(self.S, self.L, self.R, b, self.C)
+                for li in slots:
+                    y = ytr[:, min(li, ytr.shape[1] - 1), None, a:a + chunk]  # [S or 1, 1, b]
+                    target = y.expand(self.S, self.R, b)
+                    w = self.spec.losses[li].sample_weights_from(lg[:, li], target)
+                    self.sample_weights[li][:, :, a:a + chunk] = w.to(torch.float32)
+
+    @torch.no_grad()
+    def best_probs(self, X: torch.Tensor, slots: Sequence[int]) -> torch.Tensor:
+        """Softmax ``[S, len(slots), R, n, C]`` of each model's best-validation weights on
+        ``X`` (forward correction's first stage: T-hat from the CE models)."""
+        n = X.shape[0]
+        out = torch.empty(self.S, len(slots), self.R, n, self.C)
         chunk = max(1, EVAL_CHUNK_FLOATS // max(self.S * self.M * max(self.O, self.C), 1))
         for a in range(0, n, chunk):
-            logits, _ = self.forward(Xtr[a:a + chunk])
-            b = logits.shape[2]
-            lg = logits.view(self.S, self.L, self.R, b, self.C)
-            for li in due:
-                y = ytr[:, min(li, ytr.shape[1] - 1), None, a:a + chunk]  # [S or 1, 1, b]
-                target = y.expand(self.S, self.R, b)
-                w = self.spec.losses[li].sample_weights_from(lg[:, li], target)
-                self.sample_weights[li][:, :, a:a + chunk] = w.to(torch.float32)
+            logits, _ = self.forward(X[a:a + chunk], self.best_flat)
+            lg = logits.view(self.S, self.L, self.R, -1, self.C)
+            out[..., a:a + chunk, :] = torch.softmax(lg[:, list(slots)], -1)
+        return out
 
     # -- divergence -------------------------------------------------------------------------
     def check_divergence(self, train_loss: torch.Tensor) -> torch.Tensor:
@@ -500,12 +562,15 @@ class Stack:
 
 def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
                 split: tuple[np.ndarray, np.ndarray, np.ndarray],
-                on_epoch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+                on_epoch: Callable[[int], None] | None = None,
+                reference: Sequence[int] = ()) -> dict[str, np.ndarray]:
     """Train the stack; per-epoch arrays ``[E, S, L, R]`` keyed ``train_loss``, ``diverged``,
     and ``<split>_<metric>`` for split in train/val/test (NaN from a model's divergence on).
 
     ``y``: the labels of every row ``[N]``, or one label vector per (seed, slot) ``[S, L, N]``
-    (label noise: each slot trains, is selected and scored on its own labels)."""
+    (label noise: each slot trains, is selected and scored on its own labels).
+    ``reference``: slots whose models' training-set softmax at their best validation epoch
+    is returned as ``reference_probs`` ``[S, len(reference), R, n_train, C]``."""
     y = np.asarray(y)
     S, L = len(spec.seeds), len(spec.losses)
     if y.ndim not in (1, 3) or (y.ndim == 3 and y.shape[:2] != (S, L)):
@@ -517,6 +582,8 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
     parts = {name: (Xt[torch.from_numpy(idx)], yt[..., torch.from_numpy(idx)])
              for name, idx in zip(SPLITS, split, strict=True)}
     stack = Stack(spec, Xt.shape[1], n_classes)
+    if reference or any("best_model" in loss.needs for loss in spec.losses):
+        stack.keep_best()
     gens = [order_generator(s, spec.fold) for s in spec.seeds]
     n_train = parts["train"][0].shape[0]
     names = metric_names(n_classes)
@@ -540,10 +607,14 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
             values = stack.evaluate_kept(flats, *parts[sp]).numpy()
             for k, name in enumerate(names):
                 out[f"{sp}_{name}"][epochs] = np.where(dead, np.nan, values[..., k])
+        if stack.best_flat is not None:
+            stack.note_val(flats, out["val_acc"][epochs])
 
     with torch.no_grad():
         for epoch in range(E):
             perms = [torch.randperm(n_train, generator=g) for g in gens]
+            if kept and stack.best_flat is not None and stack.prunes_at(epoch, E):
+                evaluate_kept(epoch - 1)  # pruning reads the best weights so far
             stack.update_sample_weights(*parts["train"], epoch, E)
             train_loss = stack.train_epoch(*parts["train"], perms, epoch / E)
             stack.check_divergence(train_loss)
@@ -555,4 +626,6 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
                 evaluate_kept(epoch)
             if on_epoch is not None:
                 on_epoch(epoch)
+        if reference:
+            out["reference_probs"] = stack.best_probs(parts["train"][0], reference).numpy()
     return out

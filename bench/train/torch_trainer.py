@@ -18,6 +18,7 @@ over the same batches (data too big for the device, or an ``X`` read from files 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -219,6 +220,11 @@ class Run:
         if spec.amp and not self.amp:
             log(f"amp: ignored on {device.type} (float16 autocast is used on CUDA only)")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        # the model at the best validation accuracy so far (ties: later), for losses that
+        # need it (truncated Lq prunes with it, as the GCE paper does)
+        self.keep_best = "best_model" in self.loss.needs
+        self.best_val, self.best_state = -math.inf, None
+        self._best_model: torch.nn.Module | None = None
         self.order = order_generator(spec.seed, spec.fold)
         self.augment_rng = torch.Generator(device=device).manual_seed(
             2_000_003 * int(spec.seed) + int(spec.fold) + 1)
@@ -295,19 +301,38 @@ class Run:
         return all(bool(torch.isfinite(t).all()) for t in tensors)
 
     @torch.no_grad()
-    def logits(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(raw model logits as float32, targets) per evaluation batch, in split order."""
-        self.model.eval()
+    def logits(self, split: str, model: torch.nn.Module | None = None
+               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(raw logits of ``model`` (default: the one trained) as float32, targets) per
+        evaluation batch, in split order."""
+        model = self.model if model is None else model
+        model.eval()
         try:
             for xb, yb in self.data.eval_batches(split):
                 with self.autocast():
-                    z = self.model(self.inputs(xb, train=False))
+                    z = model(self.inputs(xb, train=False))
                 yield z.float(), yb
         finally:
-            self.model.train()
+            model.train()
 
     def train_logits(self) -> torch.Tensor:
         return torch.cat([z for z, _ in self.logits("train")])
+
+    def note_val(self, val_acc: float) -> None:
+        """Keep the weights of a new best validation accuracy (ties: the later epoch)."""
+        if self.keep_best and math.isfinite(val_acc) and val_acc >= self.best_val:
+            self.best_val = val_acc
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def best_train_logits(self) -> torch.Tensor:
+        """Training-set logits of the best-validation model so far (the current model before
+        any epoch was evaluated)."""
+        if self.best_state is None:
+            return self.train_logits()
+        if self._best_model is None:
+            self._best_model = copy.deepcopy(self.model)
+        self._best_model.load_state_dict(self.best_state)
+        return torch.cat([z for z, _ in self.logits("train", self._best_model)])
 
     @torch.no_grad()
     def evaluate(self, split: str, keep: bool = False):
@@ -336,6 +361,7 @@ class Run:
                 "optimizers": [o.state_dict() for o in self.optimizers],
                 "schedulers": [s.state_dict() for s in self.schedulers],
                 "scaler": self.scaler.state_dict(), "loss": self.loss.state_dict(),
+                "best": {"val": self.best_val, "state": self.best_state},
                 "rng": {"order": self.order.get_state(),
                         "augment": self.augment_rng.get_state(),
                         "torch": torch.get_rng_state(),
@@ -348,6 +374,9 @@ class Run:
             obj.load_state_dict(s)
         self.scaler.load_state_dict(state["scaler"])
         self.loss.load_state_dict(state["loss"])
+        best = state.get("best") or {}
+        self.best_val = float(best.get("val", -math.inf))
+        self.best_state = best.get("state")
         rng = state["rng"]
         self.order.set_state(rng["order"])
         self.augment_rng.set_state(rng["augment"])
@@ -437,7 +466,8 @@ def _context(run: Run, dataset, split, augment, log) -> TrainContext:
         return probs
 
     return TrainContext(n_train=run.data.n("train"), device=run.device, train_targets=targets,
-                        train_logits=run.train_logits, reference_probs=reference_probs)
+                        train_logits=run.train_logits, reference_probs=reference_probs,
+                        best_train_logits=run.best_train_logits)
 
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -549,6 +579,7 @@ def fit_torch(spec, dataset, split: tuple[np.ndarray, np.ndarray, np.ndarray], *
                 out[f"{sp}_{name}"][epoch] = values[j]
             if keep:
                 _write_epoch_files(predictions_dir, spec, epoch + 1, split[2], kept)
+        run.note_val(float(out["val_acc"][epoch]))
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.4g}", val_acc=f"{out['val_acc'][epoch]:.3f}")
         if path is not None and epoch + 1 < spec.epochs:
