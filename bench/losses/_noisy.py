@@ -320,6 +320,18 @@ class ForwardLoss(ClosedFormLoss):
         """The transition matrix in use (float64), or None before ``set_transition``."""
         return None if self._logT_t is None else self._logT_t.transpose(-1, -2).exp()
 
+    def stack_slots(self, losses) -> ForwardLoss | None:
+        """One forward loss over slots with their own T (noise levels, and per seed for
+        T-hat): T stacked as ``[S or 1, L, 1, C, C]`` against logits ``[S, L, R, b, C]``."""
+        Ts = [loss.transition for loss in losses]
+        if any(T is None for T in Ts) or any(T.dim() not in (2, 4) for T in Ts):
+            return None
+        S = max(T.shape[0] if T.dim() == 4 else 1 for T in Ts)
+        C = Ts[0].shape[-1]
+        rows = [(T.reshape(-1, 1, C, C) if T.dim() == 4 else T[None, None]).expand(S, 1, C, C)
+                for T in Ts]
+        return ForwardLoss(torch.cat(rows, 1).unsqueeze(2))
+
     def set_transition(self, T: Any) -> None:
         """Set the row-stochastic C x C matrix T[i, j] = P(noisy label j | clean label i)
         (or a stack of them, ``[..., C, C]``)."""

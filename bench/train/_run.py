@@ -179,10 +179,12 @@ def _stacked_arrays(grid: _Grid, slots, dataset, on_epoch, reference=(), losses=
 
     first = grid.spec_of[slots[0]]
     losses = losses or [grid.losses[slot] for slot in slots]
+    methods = list(dict.fromkeys(method for method, _ in slots))
     spec = StackSpec(arch=first.model, losses=losses,
                      lrs=grid.lrs, seeds=grid.seeds, epochs=first.epochs,
                      batch_size=first.batch_size, optimizer=first.optimizer,
-                     momentum=first.momentum, fold=first.fold)
+                     momentum=first.momentum, fold=first.fold,
+                     slot_groups=[methods.index(method) for method, _ in slots])
     return train_stack(spec, dataset.X, grid.stacked_labels(slots, dataset), dataset.n_classes,
                        grid.split, on_epoch=on_epoch,
                        reference=[slots.index(r) for r in reference])
@@ -324,6 +326,8 @@ def train_specs(specs: Sequence[RunSpec], dataset, *, trainer: str = "auto",
             if path == "torch" and trainer == "auto" and spec.method not in used:
                 log(f"{spec.method}: torch trainer (stacked engine cannot: {why})")
             used[spec.method] = path
+        for path in ("stacked", "stacked_hat"):  # a method's slots side by side: one group
+            by_path[path] = _by_method(by_path[path])
         refs = list(dict.fromkeys(_reference_slot(grid, s) for s in by_path["stacked_hat"]))
         estimates = {}
         for path, slots in by_path.items():
@@ -370,6 +374,13 @@ def train_specs(specs: Sequence[RunSpec], dataset, *, trainer: str = "auto",
     transitions = (pd.concat(transition_frames, ignore_index=True) if transition_frames
                    else None)
     return RunResult(epochs, summary, info, iterations, transitions)
+
+
+def _by_method(slots: list[tuple]) -> list[tuple]:
+    """Slots reordered so each method's slots (its noise levels) are contiguous, methods in
+    first-seen order: the stack calls each method's loss once per step for all of them."""
+    methods = list(dict.fromkeys(method for method, _ in slots))
+    return sorted(slots, key=lambda slot: methods.index(slot[0]))
 
 
 def _two_stage(grid: _Grid, slot: tuple, dataset) -> bool:

@@ -56,6 +56,9 @@ class StackSpec:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     fold: int = 0
+    # a group id per slot: consecutive slots with one id (the same method on other labels,
+    # e.g. one loss at every noise level) share one loss call per step; None: one call each
+    slot_groups: Sequence[int] | None = None
 
 
 def order_generator(seed: int, fold: int) -> torch.Generator:
@@ -79,6 +82,21 @@ def _loss_grad(loss, logits, target, progress, **extra):
         values = loss.per_sample(z, target, progress, **extra)
         (grad,) = torch.autograd.grad(values.sum(), z)
     return values.detach(), grad
+
+
+def _slot_groups(ids: Sequence[int] | None, L: int) -> list[tuple[int, int]]:
+    """Runs ``(start, stop)`` of consecutive slots with one group id (each slot alone
+    without ids)."""
+    if ids is None:
+        return [(li, li + 1) for li in range(L)]
+    if len(ids) != L:
+        raise LossbenchError(f"StackSpec.slot_groups: expected {L} ids; got {len(ids)}")
+    out, start = [], 0
+    for li in range(1, L + 1):
+        if li == L or ids[li] != ids[start]:
+            out.append((start, li))
+            start = li
+    return out
 
 
 def init_params(arch: str, n_in: int, n_out: int, seed: int) -> list[torch.Tensor]:
@@ -126,9 +144,9 @@ class _Buffers:
         self.g = torch.empty_like(self.logits)  # log-softmax, then d(loss)/d(logits)
         self.g3 = self.g.view(S * M, b, C)
         self.p, self.c, self.cneg = (torch.empty(shape) for _ in range(3))
-        # each loss's coefs [S, R, b] (a view of c, which it writes)
-        lm = self.c.view(S, L, R, b) if stack.mlp else self.c.view(S, b, L, R).movedim(1, 3)
-        self.c_lm = lm.unbind(1)
+        # the losses' coefs [S, L, R, b] (a view of c; each slot group writes its slice)
+        self.c_lm = self.c.view(S, L, R, b) if stack.mlp else \
+            self.c.view(S, b, L, R).movedim(1, 3)
         # 1/b as a 0-dim float32 tensor: the same product as the Python float, without the
         # per-op cast of a wrapped scalar
         self.inv_b = torch.tensor(1.0 / b, dtype=torch.float32)
@@ -182,6 +200,7 @@ class Stack:
         self.neg_lrs = self._views(self.flat_neg_lr, shapes)
         # losses given by f(log p_y) share one log-softmax per step (see train_epoch)
         self.fused = [li for li, loss in enumerate(spec.losses) if loss.depends_on_target_prob]
+        self.groups = _slot_groups(spec.slot_groups, L)  # (start, stop) runs of slots
         self.n_steps = 0
         self.diverged = torch.zeros(S, L, R, dtype=torch.bool)
         # per-training-sample weights [S, R, n_train] of losses that need them (truncated Lq)
@@ -297,25 +316,32 @@ class Stack:
         stores = (store.unsqueeze(-1) if mlp else store.transpose(1, 2).unsqueeze(-1)).split(
             B, sample_dim)
         store_lm = store.view(S, L, R, n)  # each loss's slice [S, R, n]
-        # this epoch's order of each weighted loss's per-sample weights: [S, R, n] per batch
+        # this epoch's order of each weighted loss's per-sample weights: [S, R, n]
         wp = {li: torch.stack([w[si][:, p] for si, p in enumerate(perms)])
               for li, w in self.sample_weights.items()}
-        wps = {li: w.split(B, 2) for li, w in wp.items()}
         fused = self.fused
-        other = [li for li in range(L) if li not in fused]
         # losses whose coef is a + b p_y at this progress (the CE/EL mixes): one addcmul
-        affine = {li: losses[li].affine_coef(progress) for li in fused if li not in wps}
+        affine = {li: losses[li].affine_coef(progress) for li in fused if li not in wp}
         mix = [li for li, ab in affine.items() if ab is not None]
-        fused_rest = [li for li in fused if li not in mix]
-        rest_lpy = {li: store_lm[:, li].split(B, 2) for li in fused_rest}  # [S, R, b]
+        # the other losses, one call per slot group: (start, stop, loss, per-batch inputs)
+        rest = [(a, z) for a, z in self.groups if a in fused and a not in mix]
+        rest_lpy = {a: store_lm[:, a:z].split(B, 3) for a, z in rest}  # [S, Lg, R, b]
+        rest_w = {a: torch.stack([wp[li] for li in range(a, z)], 1).split(B, 3)
+                  for a, z in rest if a in wp}
         if mix:
             ab = torch.zeros(2, L)
             for li in mix:
                 ab[:, li] = torch.tensor(affine[li])
             shape = (1, M, 1, 1) if mlp else (1, 1, M, 1)
             alpha, beta = (v.repeat_interleave(R).view(shape) for v in ab)
-        other_targets = {li: yp[:, min(li, yp.shape[1] - 1), None, :].expand(S, R, n).split(B, 2)
-                         for li in other}
+        other = [(a, z, self._group_loss(a, z)) for a, z in self.groups if a not in fused]
+        # a lone slot's loss sees [S, R, b, C] as before; a group's [S, Lg, R, b, C]
+        other = [(a, z, loss, slice(a, z) if z - a > 1 else a) for a, z, loss in other]
+        lone = {a: slice(None) if z - a > 1 else 0 for a, z, _, _ in other}
+        other_targets = {a: self._slot_targets(yp, a, z)[:, lone[a]].split(B, -1)
+                         for a, z, _, _ in other}
+        other_w = {a: torch.stack([wp[li] for li in range(a, z)], 1)[:, lone[a]].split(B, -1)
+                   for a, z, _, _ in other if a in wp}
         loss_sum = torch.zeros(S, L, R)
         params, grads = self.params, self.grads
         W1, b1, gW1, gb1 = params[0], params[1], grads[0], grads[1]
@@ -344,19 +370,19 @@ class Stack:
                 c = buf.c
                 if mix:  # alpha + beta p_y for every CE/EL mix at once
                     torch.addcmul(alpha, beta, torch.exp(logp_y, out=buf.p), out=c)
-                for li in fused_rest:
-                    extra = {"sample_weights": wps[li][k]} if li in wps else {}
-                    buf.c_lm[li].copy_(losses[li].coef(rest_lpy[li][k], progress, **extra))
+                for a, z in rest:
+                    extra = {"sample_weights": rest_w[a][k]} if a in rest_w else {}
+                    buf.c_lm[:, a:z].copy_(losses[a].coef(rest_lpy[a][k], progress, **extra))
                 c.mul_(inv_b)  # 1/b: each model's batch mean
                 g.exp_().mul_(c).scatter_add_(-1, idx, torch.neg(c, out=buf.cneg))
             if other:
                 lg, gv = self._loss_major(logits), self._loss_major(g)  # [S, L, R, b, C] views
-                for li in other:
-                    extra = {"sample_weights": wps[li][k]} if li in wps else {}
-                    values, grad = _loss_grad(losses[li], lg[:, li], other_targets[li][k],
+                for a, _z, loss, at in other:
+                    extra = {"sample_weights": other_w[a][k]} if a in other_w else {}
+                    values, grad = _loss_grad(loss, lg[:, at], other_targets[a][k],
                                               progress, **extra)
-                    loss_sum[:, li] += values.mean(-1)
-                    gv[:, li] = grad * inv_b
+                    loss_sum[:, at] += values.mean(-1)
+                    gv[:, at] = grad * inv_b
             # backward: parameter gradients of each model's batch-mean loss
             if mlp:
                 torch.bmm(buf.h3t, buf.g3, out=gW2_3)
@@ -381,6 +407,19 @@ class Stack:
                 values = losses[li].value(logp_y_all[:, li], progress, **extra)
                 loss_sum[:, li] = values @ per_sample
         return loss_sum / n_batches
+
+    def _group_loss(self, a: int, z: int):
+        """One loss object for slots a..z-1 (same method): the slot's own loss for one slot,
+        else ``stack_slots`` of the group's losses (e.g. forward with one T per slot)."""
+        losses = self.spec.losses[a:z]
+        merged = losses[0].stack_slots(losses) if z - a > 1 else None
+        return losses[0] if merged is None else merged
+
+    def _slot_targets(self, yp: torch.Tensor, a: int, z: int) -> torch.Tensor:
+        """Labels ``[S, z - a, R, n]`` of slots a..z-1 from ``yp`` ``[S, L or 1, n]`` (a
+        view: the slots' labels expanded over the lrs)."""
+        y = yp[:, a:z] if yp.shape[1] > 1 else yp
+        return y[:, :, None, :].expand(self.S, z - a, self.R, yp.shape[2])
 
     def _model_targets(self, y: torch.Tensor, sample_dim: int) -> torch.Tensor:
         """Labels ``[S or 1, L or 1, n]`` (one row per slot, or shared) as one per model:
