@@ -22,7 +22,9 @@ SELECTION = re.compile(r"mean|blocks|seed(\d+)")
 
 def select_scores(scores: pd.DataFrame, arch: str, selection: str, source: str = "scores",
                   log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Rows of ``arch`` and ``selection`` (``mean``, ``blocks`` or ``seedN``), accuracies in %.
+    """Rows of ``arch`` and ``selection`` (``mean``, ``blocks`` or ``seedN``), accuracies in %
+    (``test_acc_pct``, ``val_acc_pct``; ``test_score_pct``, ``val_score_pct`` for a dataset's
+    official metric, x 100 as GLUE reports MCC and F1).
 
     Cells whose every lr diverged have no score: they are left out (analyze drops and reports
     the dataset) and each is named through ``log``.
@@ -45,6 +47,9 @@ def select_scores(scores: pd.DataFrame, arch: str, selection: str, source: str =
         )
     scores = scores.assign(test_acc_pct=100 * scores["test_acc"],
                            val_acc_pct=100 * scores["val_acc"])
+    for split in ("test", "val"):  # the official metric (GLUE's MCC / F1), as GLUE prints it
+        if f"{split}_score" in scores.columns:
+            scores[f"{split}_score_pct"] = 100 * scores[f"{split}_score"]
     if selection == "blocks":
         scores = scores.assign(dataset=scores["dataset"] + "/seed" + scores["seed"].astype(str))
     for row in scores[scores["test_acc"].isna()].itertuples():

@@ -22,6 +22,9 @@ from bench.errors import LossbenchError
 from bench.io import read_yaml
 
 AXES = ("dataset", "model", "loss", "seed", "variant")
+# what a study's analysis may rank (``score:``; columns of ``lossbench select``'s output):
+# accuracy, or each dataset's official metric (needs datasets that declare one)
+SCORE_COLUMNS = ("test_acc_pct", "test_score_pct")
 REQUIRED = ("title", "results", "datasets", "models", "losses", "seeds", "lrs", "job", "train")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -48,6 +51,11 @@ class Study:
     @property
     def datasets(self) -> list[str]:
         return list(self.config["datasets"])
+
+    @property
+    def score_col(self) -> str:
+        """The column the study's analysis ranks (``score:``, default ``test_acc_pct``)."""
+        return str(self.config.get("score", SCORE_COLUMNS[0]))
 
     def _per(self, key: str, dataset: str) -> Any:
         """A value that may be given per dataset (``{dataset: value}``)."""
@@ -142,4 +150,22 @@ def load_study(name: str, folder: str | os.PathLike) -> Study:
                              f"dataset; got {config['job']}")
     if "variant" in config["job"] and not config.get("variants"):
         raise LossbenchError(f"{path}: 'job' names variant but 'variants' is empty")
-    return Study(name, path, config)
+    study = Study(name, path, config)
+    _check_score(study)
+    return study
+
+
+def _check_score(study: Study) -> None:
+    """``score:`` is a column the analysis gets; the official one needs every dataset to
+    declare its metric (``register_dataset(..., metric=)``)."""
+    from bench.data import dataset_metric
+
+    if study.score_col not in SCORE_COLUMNS:
+        raise LossbenchError(f"{study.path}: 'score' must be one of {', '.join(SCORE_COLUMNS)}; "
+                             f"got {study.score_col!r}")
+    if study.score_col == "test_score_pct":
+        bare = [d for d in study.datasets if dataset_metric(d) is None]
+        if bare:
+            raise LossbenchError(f"{study.path}: 'score: test_score_pct' ranks each dataset's "
+                                 f"official metric, but {', '.join(bare)} declare(s) none; use "
+                                 "test_acc_pct")

@@ -341,6 +341,7 @@ def job_config(args, specs, dataset, results, models, wall: float) -> dict:
                                                 "seed", "fold")}
     folds = sorted({s.fold for s in specs})
     n_per_model = len(specs) // len(models)
+    selection = _selection(dataset, specs)
     noise = {"noise": [dict(n) for n in dict.fromkeys(s.noise for s in specs)]} \
         if any(s.noise for s in specs) else {}
     return {
@@ -354,7 +355,7 @@ def job_config(args, specs, dataset, results, models, wall: float) -> dict:
                  if k not in ("epochs", "batch_size", "optimizer", "momentum", "protocol",
                               "threads")},
         "n_samples": int(dataset.X.shape[0]), "n_features": int(dataset.X[0].size),
-        "n_classes": int(dataset.n_classes),
+        "n_classes": int(dataset.n_classes), **selection,
         "torch": torch.__version__, "python": platform.python_version(),
         "n_folds": len(folds), "n_models_per_arch": n_per_model,
         "per_model_losses": results[0].info["per_model_losses"],
@@ -364,3 +365,20 @@ def job_config(args, specs, dataset, results, models, wall: float) -> dict:
                                                                       strict=True)},
         "model_steps": {m: r.info["model_steps"] for m, r in zip(models, results, strict=True)},
     }
+
+
+def _selection(dataset, specs) -> dict:
+    """``{"metric": ..., "selection": ...}`` when the job departs from the UCI defaults (epoch
+    and lr by validation accuracy): a dataset with an official metric, a last-epoch protocol.
+    Absent otherwise, so the UCI jobs' config.json stays as it was."""
+    from bench.data import protocol_epoch
+    from bench.train._metrics import dataset_score
+
+    score = dataset_score(dataset)
+    epoch = protocol_epoch(specs[0].protocol)
+    if score is None and epoch == "best":
+        return {}
+    by = "val_score" if score is not None else "val_acc"
+    rule = (f"best epoch and lr by {by}" if epoch == "best"
+            else f"last epoch; lr by {by} there")
+    return {"metric": score or "accuracy", "selection": rule}

@@ -175,6 +175,7 @@ class _Grid:
 
 
 def _stacked_arrays(grid: _Grid, slots, dataset, on_epoch, reference=(), losses=None):
+    from bench.train._metrics import dataset_score
     from bench.train._stack import StackSpec, train_stack
 
     first = grid.spec_of[slots[0]]
@@ -183,7 +184,7 @@ def _stacked_arrays(grid: _Grid, slots, dataset, on_epoch, reference=(), losses=
     spec = StackSpec(arch=first.model, losses=losses,
                      lrs=grid.lrs, seeds=grid.seeds, epochs=first.epochs,
                      batch_size=first.batch_size, optimizer=first.optimizer,
-                     momentum=first.momentum, fold=first.fold,
+                     momentum=first.momentum, fold=first.fold, score=dataset_score(dataset),
                      slot_groups=[methods.index(method) for method, _ in slots])
     return train_stack(spec, dataset.X, grid.stacked_labels(slots, dataset), dataset.n_classes,
                        grid.split, on_epoch=on_epoch,
@@ -298,6 +299,8 @@ def train_specs(specs: Sequence[RunSpec], dataset, *, trainer: str = "auto",
                 on_epoch: Callable[[int], None] | None = None,
                 checkpoint_dir: Path | None = None) -> RunResult:
     """Train every spec on ``dataset`` (all specs name it); tables as ``lossbench train``."""
+    from bench.data import protocol_epoch
+
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if trainer not in TRAINERS:
         raise LossbenchError(f"--trainer: expected one of {', '.join(TRAINERS)}; got {trainer!r}")
@@ -352,8 +355,9 @@ def train_specs(specs: Sequence[RunSpec], dataset, *, trainer: str = "auto",
                 if noisy:
                     table = _with_noise(table, grid, slots, noise_keys)
                 iteration_frames.append(_with_keys(table, grid, extra_keys))
+            summary = summary_table(arrays, *args, epoch_rule=protocol_epoch(first.protocol))
             for frames, table in ((epoch_frames, epochs_table(arrays, *args)),
-                                  (summary_frames, summary_table(arrays, *args))):
+                                  (summary_frames, summary)):
                 if noisy:
                     table = _with_noise(table, grid, slots, noise_keys)
                 frames.append(_with_keys(table, grid, extra_keys))

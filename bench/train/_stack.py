@@ -33,7 +33,7 @@ import torch
 
 from bench.errors import LossbenchError
 from bench.models import create_model, stacked_form
-from bench.train._metrics import metric_names, metric_sums
+from bench.train._metrics import check_score, metric_means, metric_names, metric_sums
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 EVAL_CHUNK_FLOATS = 1 << 18  # floats per evaluation chunk (1 MB: metric passes stay in cache)
@@ -59,6 +59,7 @@ class StackSpec:
     # a group id per slot: consecutive slots with one id (the same method on other labels,
     # e.g. one loss at every noise level) share one loss call per step; None: one call each
     slot_groups: Sequence[int] | None = None
+    score: str | None = None  # the dataset's official metric (bench.train._metrics.SCORES)
 
 
 def order_generator(seed: int, fold: int) -> torch.Generator:
@@ -157,6 +158,7 @@ class Stack:
 
     def __init__(self, spec: StackSpec, n_in: int, n_classes: int):
         self.spec = spec
+        self.score = check_score(spec.score, "StackSpec.score")
         S, L, R = len(spec.seeds), len(spec.losses), len(spec.lrs)
         self.S, self.L, self.R, self.M = S, L, R, L * R
         self.I, self.C = n_in, n_classes
@@ -571,12 +573,13 @@ class Stack:
                 zt = z.view(K, S, b, M, O).transpose(2, 3)
                 h = torch.clamp_min(zt, 0.0, out=zt.new_empty(zt.shape))  # [K, S, M, b, O]
                 logits = torch.matmul(h, rest[0]).add_(rest[1])  # [K, S, M, b, C]
-                sums = metric_sums(logits, self._model_targets(yc, 2), C)
+                sums = metric_sums(logits, self._model_targets(yc, 2), C, score=self.score)
             else:  # batch-major [K, S, b, M, C]: the contiguous matmul output
                 logits = z.view(K, S, b, M, C)
-                sums = metric_sums(logits, self._model_targets(yc, 1), C, sample_dim=2)
+                sums = metric_sums(logits, self._model_targets(yc, 1), C, sample_dim=2,
+                                   score=self.score)
             total = sums if total is None else total + sums
-        return (total / n).view(K, self.S, self.L, self.R, -1)
+        return metric_means(total, n, C, self.score).view(K, self.S, self.L, self.R, -1)
 
     @torch.no_grad()
     def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -590,13 +593,15 @@ class Stack:
             yc = y[..., a:a + chunk]
             if self.mlp:  # [S, M, b, C]
                 logits, _ = self.forward(X[a:a + chunk])
-                sums = metric_sums(logits, self._model_targets(yc, 2), self.C)
+                sums = metric_sums(logits, self._model_targets(yc, 2), self.C,
+                                   score=self.score)
             else:  # linear, batch-major [S, b, M, C]: the contiguous matmul output
                 z = torch.matmul(X[a:a + chunk], self.params[0]).add_(self.params[1])
                 logits = z.view(self.S, -1, self.M, self.C)
-                sums = metric_sums(logits, self._model_targets(yc, 1), self.C, sample_dim=1)
+                sums = metric_sums(logits, self._model_targets(yc, 1), self.C, sample_dim=1,
+                                   score=self.score)
             total = sums if total is None else total + sums
-        return (total / n).view(self.S, self.L, self.R, -1)
+        return metric_means(total, n, self.C, self.score).view(self.S, self.L, self.R, -1)
 
 
 def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
@@ -604,7 +609,8 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
                 on_epoch: Callable[[int], None] | None = None,
                 reference: Sequence[int] = ()) -> dict[str, np.ndarray]:
     """Train the stack; per-epoch arrays ``[E, S, L, R]`` keyed ``train_loss``, ``diverged``,
-    and ``<split>_<metric>`` for split in train/val/test (NaN from a model's divergence on).
+    and ``<split>_<metric>`` for split in train/val/test (NaN from a model's divergence on);
+    with ``spec.score`` the metrics end with ``score`` (``metric_names``).
 
     ``y``: the labels of every row ``[N]``, or one label vector per (seed, slot) ``[S, L, N]``
     (label noise: each slot trains, is selected and scored on its own labels).
@@ -625,7 +631,7 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
         stack.keep_best()
     gens = [order_generator(s, spec.fold) for s in spec.seeds]
     n_train = parts["train"][0].shape[0]
-    names = metric_names(n_classes)
+    names = metric_names(n_classes, score=spec.score)
     E = spec.epochs
     shape = (E, stack.S, stack.L, stack.R)
     out = {"train_loss": np.full(shape, np.nan), "diverged": np.zeros(shape, bool)}

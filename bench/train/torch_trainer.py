@@ -30,7 +30,13 @@ import torch
 
 from bench.errors import LossbenchError
 from bench.train._context import TrainContext
-from bench.train._metrics import metric_names, metric_sums, super_class_map
+from bench.train._metrics import (
+    dataset_score,
+    metric_means,
+    metric_names,
+    metric_sums,
+    super_class_map,
+)
 from bench.train._run import resolve_device
 from bench.train._stack import SPLITS, order_generator
 
@@ -200,7 +206,8 @@ class Run:
         meta = getattr(dataset, "meta", None) or {}
         self.super_class = None if meta.get("super_class") is None else super_class_map(
             meta["super_class"], self.n_classes).to(device)
-        self.metric_names = metric_names(self.n_classes, self.super_class)
+        self.score = dataset_score(dataset)
+        self.metric_names = metric_names(self.n_classes, self.super_class, self.score)
         params = model_params_for(spec.model, dataset, dict(spec.model_params))
         self.model = create_model(spec.model, input_shape=dataset.input_shape,
                                   n_classes=self.n_classes, seed=spec.seed, **params).to(device)
@@ -294,7 +301,10 @@ class Run:
         return -(-self.data.n("train") // self.spec.batch_size)
 
     def metric_sums(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return metric_sums(z, y, self.n_classes, super_class=self.super_class)
+        return metric_sums(z, y, self.n_classes, super_class=self.super_class, score=self.score)
+
+    def metric_means(self, sums: torch.Tensor, n: int) -> torch.Tensor:
+        return metric_means(sums, n, self.n_classes, self.score)
 
     def finite(self) -> bool:
         tensors = [*self.model.parameters(), *self.loss.parameters()]
@@ -347,7 +357,7 @@ class Run:
                 p = torch.softmax(z, -1)
                 p_max, argmax = p.max(-1)
                 kept.append((yb, p.gather(-1, yb[:, None]).squeeze(-1), argmax, p_max))
-        means = (total / self.data.n(split)).cpu().numpy()
+        means = self.metric_means(total, self.data.n(split)).cpu().numpy()
         if not keep:
             return means, None
         columns = zip(*kept, strict=True)
@@ -423,7 +433,7 @@ class IterationLog:
         """Record ``step``: the batches since the last record, then val and test."""
         j = step // self.every - 1
         self.arrays["iter_train_loss"][j] = float(self.loss_sum) / self.n_batches
-        batch = (self.sums / self.n).cpu().numpy()
+        batch = run.metric_means(self.sums, self.n).cpu().numpy()
         state = run.augment_rng.get_state()  # evaluation must not move the training streams
         for part, values in [("batch", batch),
                              *((sp, run.evaluate(sp)[0]) for sp in ITER_SPLITS)]:
@@ -535,15 +545,16 @@ def fit_torch(spec, dataset, split: tuple[np.ndarray, np.ndarray, np.ndarray], *
 
     Returns per-epoch arrays of length ``spec.epochs``: ``train_loss``, ``diverged`` (bool)
     and ``<split>_<metric>`` for split in train/val/test and ``metric_names(n_classes,
-    super_class)`` (the per-model slice of ``train_stack``'s output; NaN from a divergence on,
-    when training stops; the super-class columns when ``dataset.meta["super_class"]`` maps
-    classes to super-classes). With ``spec.eval_every`` > 0, also the ``iter_`` arrays of
-    ``IterationLog``, one entry per ``eval_every`` steps (``iterations_table`` makes them
-    long). ``spec.save_predictions_at`` epochs write, in ``predictions_dir``, the test
-    predictions and their histograms (``histograms``). ``augment(x, generator, train)``
-    transforms float batches (``train=False`` at evaluation). With ``checkpoint_dir``,
-    ``<run_id>.pt`` is written after every epoch and a rerun of the same spec resumes from
-    it; it is removed when the run completes.
+    super_class, score)`` (the per-model slice of ``train_stack``'s output; NaN from a
+    divergence on, when training stops; the super-class columns when
+    ``dataset.meta["super_class"]`` maps classes to super-classes; ``<split>_score`` when the
+    dataset declares its official metric, ``dataset_score``). With ``spec.eval_every`` > 0,
+    also the ``iter_`` arrays of ``IterationLog``, one entry per ``eval_every`` steps
+    (``iterations_table`` makes them long). ``spec.save_predictions_at`` epochs write, in
+    ``predictions_dir``, the test predictions and their histograms (``histograms``).
+    ``augment(x, generator, train)`` transforms float batches (``train=False`` at
+    evaluation). With ``checkpoint_dir``, ``<run_id>.pt`` is written after every epoch and a
+    rerun of the same spec resumes from it; it is removed when the run completes.
     ``data_path``: ``auto`` (device tensors when they fit), or force ``device`` / ``loader``.
     """
     from tqdm import tqdm

@@ -95,12 +95,13 @@ rule study_analyze:
         f"{LOGS}/{{results}}/{{study}}/{{arch}}_{{selection}}.log",
     params:
         baseline=lambda wildcards: STUDIES[wildcards.study].config.get("baseline", "ce"),
+        score=lambda wildcards: STUDIES[wildcards.study].score_col,
         average=lambda wildcards: ["--average-over", "seed"] if wildcards.selection == "mean"
         else [],
         out=lambda wildcards, output: os.path.dirname(output.table4),
     shell:
         "PYTHONHASHSEED=0 lossbench analyze {input.scores:q} --out {params.out:q}"
-        " --dataset-col dataset --method-col loss --score-col test_acc_pct"
+        " --dataset-col dataset --method-col loss --score-col {params.score:q}"
         " --baseline {params.baseline:q} {params.average:q} --drop-incomplete"
         " --labels {input.labels:q} > {log:q} 2>&1"
 
