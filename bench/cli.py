@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "run": "bench.train._run_cli",
     "studies": "bench._studies_cli",
     "figure": "bench.figures._cli",
+    "probe": "bench.probes._cli",
     "collect": "analysis.collect_cli",
     "select": "analysis.select_cli",
     "buckets": "analysis.buckets_cli",
