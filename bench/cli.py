@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "collect": "analysis.collect_cli",
     "select": "analysis.select_cli",
     "buckets": "analysis.buckets_cli",
+    "escaping-verdict": "analysis.escaping_cli",
     "analyze": "analysis._cli",
     "report": "analysis.report_cli",
 }
