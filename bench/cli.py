@@ -21,9 +21,11 @@ COMMANDS: dict[str, str] = {
     "run": "bench.train._run_cli",
     "studies": "bench._studies_cli",
     "figure": "bench.figures._cli",
+    "probe": "bench.probes._cli",
     "collect": "analysis.collect_cli",
     "select": "analysis.select_cli",
     "buckets": "analysis.buckets_cli",
+    "escaping-verdict": "analysis.escaping_cli",
     "analyze": "analysis._cli",
     "report": "analysis.report_cli",
 }
