@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "select": "analysis.select_cli",
     "buckets": "analysis.buckets_cli",
     "analyze": "analysis._cli",
+    "noise-curves": "analysis.noise_cli",
     "report": "analysis.report_cli",
 }
 

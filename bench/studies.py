@@ -38,6 +38,7 @@ def _uci121() -> list[str]:
 COLLECTIONS: dict[str, Callable[[], list[str]]] = {"uci121": _uci121}
 
 AXES = ("dataset", "model", "loss", "seed", "variant")
+FIGURES = ("noise_curves",)  # study figures the workflow draws (``figures:``)
 REQUIRED = ("title", "results", "datasets", "models", "losses", "seeds", "lrs", "job", "train")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -188,6 +189,10 @@ def load_study(name: str, folder: str | os.PathLike) -> Study:
     if not isinstance(group_by, list) or not all(isinstance(c, str) for c in group_by):
         raise LossbenchError(f"{path}: 'group_by' must be a list of result columns (e.g. "
                              f"[noise_kind, noise_rate]); got {group_by!r}")
+    unknown = [f for f in config.get("figures", []) if f not in FIGURES]
+    if unknown:
+        raise LossbenchError(f"{path}: unknown figure(s) {', '.join(map(str, unknown))} in "
+                             f"'figures'; known: {', '.join(FIGURES)}")
     if "variant" in config["job"] and not config.get("variants"):
         raise LossbenchError(f"{path}: 'job' names variant but 'variants' is empty")
     return Study(name, path, config)

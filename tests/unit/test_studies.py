@@ -122,3 +122,14 @@ def test_labels_of_variants_use_the_tables_method_names(tmp_path):
     assert list(table["method"]) == ["ce", "forward(T=True)", "gce(q=0.5)"]
     assert list(table["label"]) == ["CE", "Forward (T=True)", "GCE (q=0.5)"]
     assert main(["losses", "--select", "forward(T=3)"]) == 2  # not a matrix, not `true`
+
+
+def test_unknown_figure_and_bad_group_by_are_one_line(tmp_path):
+    base = ("title: x\nresults: r\ndatasets: [iris]\nmodels: [m]\nlosses: [ce]\nseeds: [0]\n"
+            "lrs: [0.1]\njob: [dataset]\ntrain: {}\n")
+    (tmp_path / "f.yaml").write_text(base + "figures: [noise_curvs]\n")
+    with pytest.raises(LossbenchError, match="unknown figure.*noise_curvs.*known: noise_curves"):
+        load_study("f", tmp_path)
+    (tmp_path / "g.yaml").write_text(base + "group_by: noise_kind\n")
+    with pytest.raises(LossbenchError, match="'group_by' must be a list"):
+        load_study("g", tmp_path)

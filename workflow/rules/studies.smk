@@ -140,6 +140,25 @@ rule study_analyze_groups:  # a study with `group_by:` (noise level): one analys
         f"{STUDY_ANALYZE} --group-by {{params.group_by:q}} > {{log:q}} 2>&1"
 
 
+rule study_noise_curves:  # `figures: [noise_curves]`: accuracy and rank vs noise rate per arch
+    conda:
+        "../envs/lossbench.yaml"
+    input:
+        scores=f"{STUDY_ROOT}/scores.csv",
+        labels=f"{STUDY_ROOT}/losses.csv",
+    output:
+        table=f"{STUDY_ROOT}/figures/{{arch}}/noise_curves.csv",
+        png=f"{STUDY_ROOT}/figures/{{arch}}/noise_curves_{{arch}}.png",
+        svg=f"{STUDY_ROOT}/figures/{{arch}}/noise_curves_{{arch}}.svg",
+    log:
+        f"{LOGS}/{{results}}/{{study}}/noise_curves_{{arch}}.log",
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.table),
+    shell:
+        "lossbench noise-curves {input.scores:q} --archs {wildcards.arch:q}"
+        " --labels {input.labels:q} --out-dir {params.out:q} > {log:q} 2>&1"
+
+
 rule study_buckets:
     conda:
         "../envs/lossbench.yaml"

@@ -52,6 +52,9 @@ def study_targets(name):
     out = expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/{table}",
                  arch=study_archs(name), selection=selections)
     out.append(f"{study_dir(name)}/scores.csv")
+    if "noise_curves" in STUDIES[name].config.get("figures", []):
+        out += expand(f"{study_dir(name)}/figures/{{arch}}/noise_curves_{{arch}}.png",
+                      arch=study_archs(name))
     if STUDIES[name].collection is not None:  # which datasets were available (the report)
         out.append(f"{study_dir(name)}/datasets.csv")
     if "buckets" in STUDIES[name].config:  # the motivating example's table
