@@ -11,17 +11,15 @@ import math
 
 import pandas as pd
 
+from analysis.noise import CLEAN, level_label
 from analysis.report.read import Selection, read_labels
 from analysis.report.render import Context, _rel, md_table, section
-
-CLEAN = "none"
 
 
 def level_name(group: dict) -> str:
     """``clean``, ``uniform 0.4`` for noise levels; ``col=value, ...`` for other groups."""
     if "noise_kind" in group and "noise_rate" in group:
-        kind = str(group["noise_kind"])
-        return "clean" if kind == CLEAN else f"{kind} {float(group['noise_rate']):g}"
+        return level_label(group["noise_kind"], group["noise_rate"])
     return ", ".join(f"{k}={v}" for k, v in group.items())
 
 
@@ -137,3 +135,51 @@ def noise_curves_section(ctx: Context) -> list[str]:
             "datasets; the clean runs are rate 0 of each row. Numbers: "
             + ", ".join(f"`{_rel(f.with_name('noise_curves.csv'), ctx.readme_dir)}`"
                         for f in figures) + ".", ""]
+
+
+def _summaries(ctx: Context) -> dict[str, pd.DataFrame]:
+    path = ctx.protocol.path / "summary.csv"
+    if not path.is_file():
+        return {}
+    summary = pd.read_csv(path)
+    return {str(arch): part for arch, part in summary.groupby("arch", sort=True)}
+
+
+def _comparisons(claim, summary: pd.DataFrame) -> list[list[str]]:
+    from analysis.noise import paired_tests
+
+    p = claim.params
+    alternative = {"higher": "greater", "lower": "less"}[p.get("alternative", "higher")]
+    table = paired_tests(summary, p["methods"], p["over"], p["kinds"],
+                         p.get("metric", "test_acc"), alternative)
+    return [[level_label(r.noise_kind, r.noise_rate), f"`{r.method}`", f"`{r.other}`",
+             f"{r.n_datasets}", f"{r.mean_diff:+.2f}", f"{r.n_better}/{r.n_worse}",
+             f"{r.p_value:.2e}", f"{r.p_holm:.2e}"] for r in table.itertuples()]
+
+
+@section("noise_verdicts")
+def noise_verdicts_section(ctx: Context, where: str = "") -> list[str]:
+    """The study's claims decided by per-dataset tests on the protocol's summary.csv, each
+    with its test as the claims file defines it, then every comparison behind it."""
+    from analysis.report.claims import verdicts
+    from analysis.report.render import mark
+
+    summaries = _summaries(ctx)
+    if not summaries:
+        return [f"No summary.csv for `{ctx.protocol.name}`: no verdicts.", ""]
+    found = verdicts(ctx.study, {}, {}, ctx.baseline, summaries)
+    suffix = f" on {where}" if where else ""
+    rows = [[v.claim.claim, mark(v.reproduced) + (suffix if v.reproduced is not None else ""),
+             v.claim.test, v.rule, v.evidence] for v in found]
+    lines = [*md_table(["claim", "verdict", "test", "decision rule", "numbers"], rows), ""]
+    for v in found:
+        if v.reproduced is None or v.claim.rule != "paired_wilcoxon":
+            continue
+        lines += [f"<details><summary>{v.claim.id}: every comparison (paper: "
+                  f"{v.claim.paper_value})</summary>", ""]
+        for arch, summary in summaries.items():
+            lines += [f"**{arch}**", "", *md_table(
+                ["level", "method", "vs", "datasets", "mean Δ (points)", "better/worse",
+                 "p (one-sided)", "p (Holm)"], _comparisons(v.claim, summary)), ""]
+        lines += ["</details>", ""]
+    return lines
