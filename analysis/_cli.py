@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-col", default="score", help="score column (default: score)")
     parser.add_argument("--group-by", default=None,
                         help="comma-separated columns; one analysis per value, written to "
-                             "OUT/<col>=<value>/")
+                             "OUT/<col>=<value>/, indexed in OUT/groups.csv")
     parser.add_argument("--baseline", default=None,
                         help="method that deltas and pairwise tests compare against "
                              "(default: first method in label order)")
@@ -76,7 +76,7 @@ def write_all(results: dict, out: Path) -> list[tuple[Path, object]]:
     file, no staging folder; a folder created for this run is removed again. A staging folder
     of a killed run is removed by the next run (`bench.tempdirs`).
     """
-    from analysis.tables import write_outputs
+    from analysis.tables import groups_index, write_csv, write_outputs
     from bench import tempdirs
     from bench.errors import LossbenchError
 
@@ -90,6 +90,8 @@ def write_all(results: dict, out: Path) -> list[tuple[Path, object]]:
             folder = _folder_name(comparison.group) if key else Path()
             write_outputs(comparison, staging / folder)
             done.append((out / folder, comparison))
+        if any(results):  # grouped: an index of the group folders
+            write_csv(staging / "groups.csv", groups_index(done, out))
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             dest = out / path.relative_to(staging)
             dest.parent.mkdir(parents=True, exist_ok=True)

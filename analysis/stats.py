@@ -189,6 +189,16 @@ def signed_rank_sums(d: np.ndarray) -> tuple[float, float]:
     return float(r[d > 0].sum() + zero), float(r[d < 0].sum() + zero)
 
 
+def wilcoxon_one_sided(d: np.ndarray, alternative: str = "greater") -> tuple[float, float]:
+    """(statistic, p) of the Wilcoxon signed-rank test of H1: the differences ``d`` lie above
+    zero (``greater``) or below it (``less``); zero differences split as in `wilcoxon_holm`."""
+    d = _snap(np.asarray(d, dtype=float))
+    if d.size == 0 or np.all(d == 0):
+        return 0.0, 1.0
+    res = stats.wilcoxon(d, zero_method="zsplit", alternative=alternative)
+    return float(res.statistic), float(res.pvalue)
+
+
 def sign_test(d: np.ndarray) -> tuple[int, int, int, float]:
     """(wins, losses, ties, two-sided p) of the sign test on differences ``d`` (> 0 = win).
 

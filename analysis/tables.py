@@ -201,3 +201,15 @@ def write_outputs(result: Comparison, out_dir: str | Path) -> list[Path]:
             written.append(io.save_figure(fig, out / f"{name}.{ext}"))
     written.append(io.write_text(out / "summary.md", summary_markdown(result)))
     return written
+
+
+def groups_index(done: list[tuple[Path, Comparison]], out: Path) -> pd.DataFrame:
+    """``groups.csv`` of a grouped analysis: one row per group (its column values, its folder
+    relative to ``out``, datasets, methods, Friedman p), what figures and the report read."""
+    rows = []
+    for folder, result in done:
+        rows.append({**result.group, "folder": folder.relative_to(out).as_posix(),
+                     "n_datasets": len(result.scores), "n_methods": len(result.methods),
+                     "n_dropped": len(result.dropped),
+                     "friedman_p": result.friedman.get("p_value", float("nan"))})
+    return pd.DataFrame(rows)

@@ -27,16 +27,21 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from bench.io import write_csv
-    from bench.losses import list_losses, loss_label, make_loss
-    from bench.spec import parse_method
+    from bench.losses import list_losses, loss_label
+    from bench.spec import RunSpec, parse_method
+    from bench.train._labels import build_loss
 
     if args.select is not None:
-        ids = list(args.select)
+        ids = []
         labels = []
-        for method in ids:  # a method may carry parameters: gce(q=0.7)
+        for method in args.select:  # a method may carry parameters: gce(q=0.7)
             loss_id, params = parse_method(method)
-            label = make_loss(loss_id, **params).label
-            labels.append(label + method[len(loss_id):].replace("(", " (", 1))
+            # written as the result tables write it (forward(T=true) -> forward(T=True)); built
+            # as a run builds it (T=true is the run's true matrix: checked without it here)
+            spec = RunSpec(dataset="-", model="-", loss=loss_id, loss_params=params)
+            label = build_loss(spec).label
+            ids.append(spec.method)
+            labels.append(label + spec.method[len(loss_id):].replace("(", " (", 1))
     else:
         ids = list_losses()
         labels = [loss_label(loss_id) for loss_id in ids]

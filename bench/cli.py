@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "buckets": "analysis.buckets_cli",
     "escaping-verdict": "analysis.escaping_cli",
     "analyze": "analysis._cli",
+    "noise-curves": "analysis.noise_cli",
     "report": "analysis.report_cli",
 }
 

@@ -1,10 +1,14 @@
 """Study files (``config/studies/<name>.yaml``): the grid of one experiment, expanded to jobs.
 
-A study names datasets, models, losses, seeds and lrs, the training settings (``train:``,
+A study names datasets (a list, or ``{collection: uci121}``: every dataset of a collection
+that the configured source holds; the workflow's availability checkpoint drops and reports the
+missing ones), models, losses, seeds and lrs, the training settings (``train:``,
 ``lossbench train`` flags), and which axes make one job (``job:``; the other axes run inside
 the job, where the stacked engine or one process can share them). Values may depend on the
 dataset (``seeds: {cifar100: [...]}``, ``per_dataset:``, ``per_model_dataset:``), and
-``variants:`` adds a named axis of extra settings (the mixing paper's Table 6). The workflow
+``variants:`` adds a named axis of extra settings (the mixing paper's Table 6);
+``group_by:`` (result columns, e.g. ``[noise_kind, noise_rate]``) makes the analysis one per
+value of those columns (``lossbench analyze --group-by``). The workflow
 (``workflow/rules/studies.smk``) turns each job into one ``lossbench train`` call; this module
 holds that logic so it is tested, not buried in a Snakefile.
 """
@@ -14,17 +18,30 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.errors import LossbenchError
 from bench.io import read_yaml
+from bench.spec import parse_method
+
+
+def _uci121() -> list[str]:
+    from bench.data import names
+
+    return names()
+
+
+#: dataset collections a study may name (``datasets: {collection: NAME}``) -> their names
+COLLECTIONS: dict[str, Callable[[], list[str]]] = {"uci121": _uci121}
 
 AXES = ("dataset", "model", "loss", "seed", "variant")
 # what a study's analysis may rank (``score:``; columns of ``lossbench select``'s output):
 # accuracy, or each dataset's official metric (needs datasets that declare one)
 SCORE_COLUMNS = ("test_acc_pct", "test_score_pct")
+FIGURES = ("noise_curves",)  # study figures the workflow draws (``figures:``)
 REQUIRED = ("title", "results", "datasets", "models", "losses", "seeds", "lrs", "job", "train")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -49,7 +66,23 @@ class Study:
         return bool(self.config.get("gpu", False))
 
     @property
+    def collection(self) -> str | None:
+        """The collection the study ranges over (``datasets: {collection: uci121}``), or None."""
+        datasets = self.config["datasets"]
+        return datasets["collection"] if isinstance(datasets, dict) else None
+
+    @property
+    def max_samples(self) -> int | None:
+        """``datasets: {collection: ..., max_samples: N}``: the collection's datasets of at most
+        N samples run; larger ones are listed as excluded (None: no cap)."""
+        datasets = self.config["datasets"]
+        return datasets.get("max_samples") if isinstance(datasets, dict) else None
+
+    @property
     def datasets(self) -> list[str]:
+        """The named datasets, or every dataset of the collection (available or not)."""
+        if self.collection is not None:
+            return list(COLLECTIONS[self.collection]())
         return list(self.config["datasets"])
 
     @property
@@ -75,11 +108,16 @@ class Study:
             out.update(self.config["variants"][variant])
         return out
 
-    def jobs(self, sources: dict[str, str] | None = None) -> list[Job]:
-        """Every job, in a stable order; ``sources`` maps dataset -> ``--source`` value."""
+    def jobs(self, sources: dict[str, str] | None = None,
+             datasets: list[str] | None = None) -> list[Job]:
+        """Every job, in a stable order; ``sources`` maps dataset -> ``--source`` value;
+        ``datasets`` keeps the jobs of these datasets only (the available ones)."""
         axes = list(self.config["job"])
+        keep = None if datasets is None else set(datasets)
         out = []
         for dataset in self.datasets:
+            if keep is not None and dataset not in keep:
+                continue
             values = {"dataset": [dataset], "model": self._per("models", dataset),
                       "loss": list(self.config["losses"]), "seed": self._per("seeds", dataset),
                       "variant": list(self.config.get("variants", {})) or [None]}
@@ -101,9 +139,9 @@ class Study:
         args = ["--dataset", dataset, "--model", ",".join(models), "--losses", ",".join(losses),
                 "--seeds", ",".join(map(str, seeds)),
                 "--lrs", ",".join(map(str, self.config["lrs"]))]
-        for loss in losses:
-            for key, value in self.config.get("loss_params", {}).get(loss, {}).items():
-                args += ["--loss-param", f"{loss}:{key}={value}"]
+        for loss_id in dict.fromkeys(parse_method(m)[0] for m in losses):
+            for key, value in self.config.get("loss_params", {}).get(loss_id, {}).items():
+                args += ["--loss-param", f"{loss_id}:{key}={value}"]
         for key, value in settings.items():
             flag = "--" + key.replace("_", "-")
             if isinstance(value, bool):
@@ -118,6 +156,19 @@ class Study:
         if dataset in sources:
             args += ["--source", sources[dataset]]
         return tuple(args)
+
+    def methods(self) -> list[str]:
+        """The method names the result tables carry, in the study's order: each loss id or
+        variant (``forward(T=true)``) with the study-wide ``loss_params`` of its id, written as
+        ``RunSpec.method`` writes them (``forward(T=True)``, ``gce(q=0.5)``)."""
+        from bench.spec import RunSpec
+
+        out = []
+        for method in self.config["losses"]:
+            loss_id, inline = parse_method(str(method))
+            params = {**self.config.get("loss_params", {}).get(loss_id, {}), **inline}
+            out.append(RunSpec(dataset="-", model="-", loss=loss_id, loss_params=params).method)
+        return out
 
     def data_status(self, sources: dict[str, str] | None = None) -> tuple[bool, str]:
         """(configured, reason): every dataset has a source (config, env) or needs none."""
@@ -144,10 +195,19 @@ def load_study(name: str, folder: str | os.PathLike) -> Study:
     missing = [k for k in REQUIRED if k not in config]
     if missing:
         raise LossbenchError(f"{path}: missing key(s) {', '.join(missing)}")
+    _check_datasets(config["datasets"], path)
     bad = [a for a in config["job"] if a not in AXES]
     if bad or "dataset" not in config["job"]:
         raise LossbenchError(f"{path}: 'job' must list axes from {', '.join(AXES)} including "
                              f"dataset; got {config['job']}")
+    group_by = config.get("group_by", [])
+    if not isinstance(group_by, list) or not all(isinstance(c, str) for c in group_by):
+        raise LossbenchError(f"{path}: 'group_by' must be a list of result columns (e.g. "
+                             f"[noise_kind, noise_rate]); got {group_by!r}")
+    unknown = [f for f in config.get("figures", []) if f not in FIGURES]
+    if unknown:
+        raise LossbenchError(f"{path}: unknown figure(s) {', '.join(map(str, unknown))} in "
+                             f"'figures'; known: {', '.join(FIGURES)}")
     if "variant" in config["job"] and not config.get("variants"):
         raise LossbenchError(f"{path}: 'job' names variant but 'variants' is empty")
     study = Study(name, path, config)
@@ -169,3 +229,21 @@ def _check_score(study: Study) -> None:
             raise LossbenchError(f"{study.path}: 'score: test_score_pct' ranks each dataset's "
                                  f"official metric, but {', '.join(bare)} declare(s) none; use "
                                  "test_acc_pct")
+
+
+def _check_datasets(value: Any, path: Path) -> None:
+    """``datasets``: a non-empty list of names or ``{collection: NAME}`` of a known collection
+    (optionally ``max_samples: N``: only its datasets of at most N samples)."""
+    if isinstance(value, dict):
+        if not {"collection"} <= set(value) <= {"collection", "max_samples"} \
+                or value["collection"] not in COLLECTIONS:
+            raise LossbenchError(
+                f"{path}: 'datasets' must be a list of names or {{collection: NAME}} with NAME "
+                f"one of {', '.join(COLLECTIONS)} (and optionally max_samples: N); got {value!r}")
+        cap = value.get("max_samples")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise LossbenchError(f"{path}: 'datasets: max_samples' must be a positive integer; "
+                                 f"got {cap!r}")
+    elif not isinstance(value, list) or not value or not all(isinstance(d, str) for d in value):
+        raise LossbenchError(f"{path}: 'datasets' must be a non-empty list of names or "
+                             f"{{collection: NAME}}; got {value!r}")

@@ -90,7 +90,8 @@ class Rule:
     """``check(inputs, baseline, study, **params) -> (reproduced | None, evidence)``.
 
     ``inputs`` maps each analysis group (arch) to its Table 4 (``needs="tables"``, indexed by
-    method id) or to its friedman.json (``needs="friedman"``). ``text`` is the rule as a
+    method id), to its friedman.json (``needs="friedman"``) or to its rows of the collected
+    summary.csv (``needs="summary"``: per-dataset tests). ``text`` is the rule as a
     sentence, formatted with the parameters, ``group`` and ``delta``.
     """
 
@@ -187,21 +188,61 @@ def friedman_p_below(friedmans, baseline, study, alpha):
     return ok, "; ".join(parts)
 
 
+_H1 = {"greater": "higher", "less": "lower"}
+
+
+@register_rule("paired_wilcoxon",
+               "one-sided Wilcoxon signed-rank test over datasets of the seed-averaged "
+               "`{metric}`, H1: each of {methods} has a {alternative} `{metric}` than each of "
+               "{over}, at every level of noise kind {kinds} (none = clean); p-values "
+               "Holm-adjusted over all these "
+               "comparisons; reproduced iff every adjusted p < {alpha:g}, for every {group}",
+               needs="summary")
+def paired_wilcoxon(summaries, baseline, study, methods, over, kinds, metric="test_acc",
+                    alternative="higher", alpha=0.05):
+    from analysis.noise import level_label, paired_tests
+
+    if not summaries:
+        return None, "not tested: no summary.csv"
+    ok, parts = True, []
+    for group, summary in summaries.items():
+        try:
+            table = paired_tests(summary, methods, over, kinds, metric,
+                                 {v: k for k, v in _H1.items()}[alternative])
+        except LossbenchError as exc:
+            return None, f"not tested: {group}: {exc}"
+        worst = table.loc[table["p_holm"].idxmax()]
+        n_sig = int((table["p_holm"] < alpha).sum())
+        ok &= n_sig == len(table)
+        parts.append(f"{group}: {n_sig}/{len(table)} comparisons significant; largest Holm p = "
+                     f"{worst['p_holm']:.2e} ({worst['method']} vs {worst['other']}, "
+                     f"{level_label(worst['noise_kind'], worst['noise_rate'])}, mean Δ "
+                     f"{worst['mean_diff']:+.2f}, {int(worst['n_datasets'])} datasets)")
+    return ok, "; ".join(parts)
+
+
 def rule_text(claim: Claim, study: Study) -> str:
-    """The claim's rule as a sentence (list parameters become `a`, `b`, ...)."""
+    """The claim's rule as a sentence (list parameters become `a`, `b`, ...; parameters the
+    claim leaves out read as the rule's defaults)."""
+    defaults = {name: p.default for name, p in
+                inspect.signature(RULES[claim.rule].check).parameters.items()
+                if p.default is not inspect.Parameter.empty}
     params = {k: ", ".join(f"`{x}`" for x in v) if isinstance(v, list) else v
-              for k, v in claim.params.items()}
+              for k, v in {**defaults, **claim.params}.items()}
     return RULES[claim.rule].text.format(**params, group=study.group, delta=study.delta)
 
 
 def verdicts(study: Study, tables: dict[str, pd.DataFrame], friedmans: dict[str, dict],
-             baseline: str) -> list[Verdict]:
-    """One verdict per claim of ``study`` from one selection's per-group tables."""
+             baseline: str, summaries: dict[str, pd.DataFrame] | None = None) -> list[Verdict]:
+    """One verdict per claim of ``study`` from one selection's per-group tables (and, for
+    per-dataset tests, each group's rows of the collected summary)."""
     out = []
     for claim in study.claims:
         rule = RULES[claim.rule]
         if rule.needs == "friedman":
             reproduced, evidence = rule.check(friedmans, baseline, study, **claim.params)
+        elif rule.needs == "summary":
+            reproduced, evidence = rule.check(summaries or {}, baseline, study, **claim.params)
         elif not tables:
             reproduced, evidence = None, "not tested: no table4.csv"
         else:

@@ -29,6 +29,10 @@ class Selection:
     path: Path
     table: pd.DataFrame | None  # index = loss id; columns wins, delta, mean_rank
     friedman: dict | None
+    # a grouped analysis (groups.csv, e.g. one group per noise level): its index and the
+    # outputs of each group folder, keyed by the folder (``noise_kind=uniform/noise_rate=0.4``)
+    groups: pd.DataFrame | None = None
+    levels: dict[str, Selection] = field(default_factory=dict)
 
 
 @dataclass
@@ -130,14 +134,24 @@ def read_protocol(path: Path, labels: dict[str, str]) -> Protocol:
     if analysis.is_dir():
         for arch_dir in sorted(p for p in analysis.iterdir() if p.is_dir()):
             protocol.analysis[arch_dir.name] = {
-                sel.name: Selection(
-                    path=sel,
-                    table=read_table4(sel / "table4.csv", labels),
-                    friedman=read_json(sel / "friedman.json"),
-                )
+                sel.name: read_selection(sel, labels)
                 for sel in sorted(p for p in arch_dir.iterdir() if p.is_dir())
             }
     return protocol
+
+
+def read_selection(path: Path, labels: dict[str, str]) -> Selection:
+    """One analysis folder; a grouped one (groups.csv) with each group folder it lists."""
+    selection = Selection(path=path, table=read_table4(path / "table4.csv", labels),
+                          friedman=read_json(path / "friedman.json"),
+                          groups=_read_csv(path / "groups.csv"))
+    if selection.groups is not None:
+        if "folder" not in selection.groups.columns:
+            raise LossbenchError(f"{path / 'groups.csv'}: no 'folder' column; expected the "
+                                 "index written by `lossbench analyze --group-by`")
+        selection.levels = {folder: read_selection(path / folder, labels)
+                            for folder in selection.groups["folder"]}
+    return selection
 
 
 def read_study(path: Path, primary_protocol: str | None = None) -> StudyResults:

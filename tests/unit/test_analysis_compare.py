@@ -141,6 +141,14 @@ def test_group_by_writes_one_folder_per_value(files):
     assert analyze(path, "--out", out2, "--method-col", "loss", "--score-col", "test_acc_pct",
                    "--group-by", "arch,seed") == 0
     assert (out2 / "arch=mlp" / "seed=1" / "summary.md").is_file()
+    # an index of the group folders, with the numbers of each group's own analysis
+    index = pd.read_csv(out2 / "groups.csv")
+    assert list(index["folder"]) == [f"arch={a}/seed={s}" for a in ("linear", "mlp")
+                                     for s in (0, 1)]
+    for row in index.itertuples():
+        friedman = json.loads((out2 / row.folder / "friedman.json").read_text())
+        assert row.friedman_p == pytest.approx(friedman["p_value"])
+        assert row.n_datasets == friedman["n_datasets"]
     res = compare(pd.read_csv(path), method_col="loss", score_col="test_acc_pct",
                   group_by="arch", average_over="seed")
     assert set(res) == {("linear",), ("mlp",)} and res[("mlp",)].group == {"arch": "mlp"}

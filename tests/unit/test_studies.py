@@ -97,3 +97,66 @@ def test_a_study_score_must_be_a_column_its_datasets_have(tmp_path):
     (tmp_path / "ok.yaml").write_text(base + "datasets: [glue_rte, clothing_reviews]\n"
                                       "score: test_score_pct\n")
     assert load_study("ok", tmp_path).score_col == "test_score_pct"
+def test_collection_study_ranges_over_the_collection_and_keeps_available_jobs():
+    from bench.data import names
+
+    study = load_study("noise_uci", STUDIES)
+    assert study.collection == "uci121" and study.datasets == names()
+    jobs = study.jobs()
+    assert len(jobs) == 2 * len(names())
+    kept = study.jobs(datasets=["iris", "wine"])
+    assert [j.id for j in kept] == ["iris__linear", "iris__mlp", "wine__linear", "wine__mlp"]
+    args = kept[0].args
+    assert _flag(args, "--losses") == "ce,mae,gce,trunc_gce,forward(T=true),forward,ce_el_0to05"
+    assert _flag(args, "--noise").split(",")[0] == "none" and _flag(args, "--epochs") == "50"
+
+
+def test_methods_are_written_as_the_result_tables_write_them(tmp_path):
+    # the tables carry RunSpec.method: T=true -> T=True, study-wide parameters of the id added
+    assert load_study("noise_uci", STUDIES).methods()[4] == "forward(T=True)"
+    (tmp_path / "s.yaml").write_text(
+        "title: x\nresults: r\ndatasets: [iris]\nmodels: [linear]\n"
+        "losses: [ce, 'gce(q=0.5)', gce]\nloss_params: {gce: {k: 0.1}}\nseeds: [0]\n"
+        "lrs: [0.1]\njob: [dataset]\ntrain: {}\n")
+    study = load_study("s", tmp_path)
+    assert study.methods() == ["ce", "gce(k=0.1, q=0.5)", "gce(k=0.1)"]
+    args = study.jobs()[0].args
+    # one --loss-param per loss id, even when two variants share it
+    assert [a for a in args if a.startswith("gce:")] == ["gce:k=0.1"]
+
+
+@pytest.mark.parametrize("value", ["{collection: nope}", "{collection: uci121, x: 1}", "[]",
+                                   "iris"])
+def test_bad_datasets_value_is_one_line(tmp_path, value):
+    (tmp_path / "s.yaml").write_text(
+        f"title: x\nresults: r\ndatasets: {value}\nmodels: [m]\nlosses: [ce]\nseeds: [0]\n"
+        "lrs: [0.1]\njob: [dataset]\ntrain: {}\n")
+    with pytest.raises(LossbenchError, match="'datasets' must be"):
+        load_study("s", tmp_path)
+
+
+def test_labels_of_variants_use_the_tables_method_names(tmp_path):
+    # `lossbench losses --select` is the study_labels rule: the ids must be the ones the
+    # result tables carry (forward(T=True)), and T=true (the run's own matrix) must not stop it
+    import pandas as pd
+
+    from bench.cli import main
+
+    out = tmp_path / "losses.csv"
+    assert main(["losses", "--select", "ce", "forward(T=true)", "gce(q=0.5)", "--out",
+                 str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table["method"]) == ["ce", "forward(T=True)", "gce(q=0.5)"]
+    assert list(table["label"]) == ["CE", "Forward (T=True)", "GCE (q=0.5)"]
+    assert main(["losses", "--select", "forward(T=3)"]) == 2  # not a matrix, not `true`
+
+
+def test_unknown_figure_and_bad_group_by_are_one_line(tmp_path):
+    base = ("title: x\nresults: r\ndatasets: [iris]\nmodels: [m]\nlosses: [ce]\nseeds: [0]\n"
+            "lrs: [0.1]\njob: [dataset]\ntrain: {}\n")
+    (tmp_path / "f.yaml").write_text(base + "figures: [noise_curvs]\n")
+    with pytest.raises(LossbenchError, match="unknown figure.*noise_curvs.*known: noise_curves"):
+        load_study("f", tmp_path)
+    (tmp_path / "g.yaml").write_text(base + "group_by: noise_kind\n")
+    with pytest.raises(LossbenchError, match="'group_by' must be a list"):
+        load_study("g", tmp_path)

@@ -4,6 +4,24 @@
 # (`snakemake --cores N --resources gpu=1 mixing_table1`) and the report lists each as
 # "not run: data not configured" until its sources are set (config `sources:` or env).
 
+checkpoint study_datasets:
+    conda:
+        "../envs/lossbench.yaml"
+    input:
+        data_inputs(),
+    output:
+        table=f"{STUDY_ROOT}/datasets.csv",
+    log:
+        f"{LOGS}/{{results}}/{{study}}/datasets.log",
+    params:
+        source=config["source"],
+        splits_source=config["splits_source"],
+        selection="all",
+        max_samples=lambda wildcards: STUDIES[wildcards.study].max_samples or 0,
+    script:
+        "../scripts/check_datasets.py"
+
+
 rule study_train:
     conda:
         "../envs/lossbench.yaml"
@@ -23,10 +41,11 @@ rule study_train:
         cpus_per_task=lambda wildcards, threads: threads,
     params:
         args=lambda wildcards: list(STUDY_JOBS[wildcards.study][wildcards.job].args),
+        data=study_data_args,
         out=lambda wildcards, output: os.path.dirname(output.summary),
     # checkpoints under <out>/checkpoints survive a kill or a pre-emption: a rerun resumes
     shell:
-        "lossbench train {params.args:q} --threads {threads} --no-progress"
+        "lossbench train {params.args:q} {params.data} --threads {threads} --no-progress"
         " --out {params.out:q} > {log:q} 2>&1"
 
 
@@ -100,10 +119,47 @@ rule study_analyze:
         else [],
         out=lambda wildcards, output: os.path.dirname(output.table4),
     shell:
-        "PYTHONHASHSEED=0 lossbench analyze {input.scores:q} --out {params.out:q}"
-        " --dataset-col dataset --method-col loss --score-col {params.score:q}"
-        " --baseline {params.baseline:q} {params.average:q} --drop-incomplete"
-        " --labels {input.labels:q} > {log:q} 2>&1"
+        f"{STUDY_ANALYZE} > {{log:q}} 2>&1"
+
+
+rule study_analyze_groups:  # a study with `group_by:` (noise level): one analysis per group
+    conda:
+        "../envs/lossbench.yaml"
+    input:
+        scores=f"{STUDY_ANALYSIS}/scores.csv",
+        labels=f"{STUDY_ROOT}/losses.csv",
+    output:
+        groups=f"{STUDY_ANALYSIS}/groups.csv",
+    log:
+        f"{LOGS}/{{results}}/{{study}}/{{arch}}_{{selection}}.log",
+    params:
+        baseline=lambda wildcards: STUDIES[wildcards.study].config.get("baseline", "ce"),
+        average=lambda wildcards: ["--average-over", "seed"] if wildcards.selection == "mean"
+        else [],
+        out=lambda wildcards, output: os.path.dirname(output.groups),
+        group_by=lambda wildcards: ",".join(STUDIES[wildcards.study].config["group_by"]),
+        score=lambda wildcards: STUDIES[wildcards.study].score_col,
+    shell:
+        f"{STUDY_ANALYZE} --group-by {{params.group_by:q}} > {{log:q}} 2>&1"
+
+
+rule study_noise_curves:  # `figures: [noise_curves]`: accuracy and rank vs noise rate per arch
+    conda:
+        "../envs/lossbench.yaml"
+    input:
+        scores=f"{STUDY_ROOT}/scores.csv",
+        labels=f"{STUDY_ROOT}/losses.csv",
+    output:
+        table=f"{STUDY_ROOT}/figures/{{arch}}/noise_curves.csv",
+        png=f"{STUDY_ROOT}/figures/{{arch}}/noise_curves_{{arch}}.png",
+        svg=f"{STUDY_ROOT}/figures/{{arch}}/noise_curves_{{arch}}.svg",
+    log:
+        f"{LOGS}/{{results}}/{{study}}/noise_curves_{{arch}}.log",
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.table),
+    shell:
+        "lossbench noise-curves {input.scores:q} --archs {wildcards.arch:q}"
+        " --labels {input.labels:q} --out-dir {params.out:q} > {log:q} 2>&1"
 
 
 rule study_buckets:

@@ -1,5 +1,6 @@
 # Study globals, wildcard constraints and input functions (rules in studies.smk).
 
+from bench.data import dataset_family
 from bench.studies import load_study
 
 STUDY_DIR = repo_path(config["study_dir"])
@@ -17,6 +18,15 @@ wildcard_constraints:
     study="|".join(STUDIES) or "no_study",
     results="|".join({s.config["results"] for s in STUDIES.values()}) or "no_study",
     job=r"[A-Za-z0-9_.-]+",
+
+
+# the analyze command of study_analyze and study_analyze_groups (PYTHONHASHSEED: see analyze.smk)
+STUDY_ANALYZE = (
+    "PYTHONHASHSEED=0 lossbench analyze {input.scores:q} --out {params.out:q}"
+    " --dataset-col dataset --method-col loss --score-col {params.score:q}"
+    " --baseline {params.baseline:q} {params.average:q} --drop-incomplete"
+    " --labels {input.labels:q}"
+)
 
 
 def study_dir(name):
@@ -37,28 +47,48 @@ def study_archs(name):
 def study_targets(name):
     """The analysed tables of a study (what its target and the report need)."""
     selections = STUDIES[name].config.get("selections", STUDY_SELECTIONS)
-    out = expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/table4.csv",
+    # grouped studies (group_by: noise level) index their group folders in groups.csv
+    table = "groups.csv" if STUDIES[name].config.get("group_by") else "table4.csv"
+    out = expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/{table}",
                  arch=study_archs(name), selection=selections)
     out.append(f"{study_dir(name)}/scores.csv")
+    if "noise_curves" in STUDIES[name].config.get("figures", []):
+        out += expand(f"{study_dir(name)}/figures/{{arch}}/noise_curves_{{arch}}.png",
+                      arch=study_archs(name))
+    if STUDIES[name].collection is not None:  # which datasets were available (the report)
+        out.append(f"{study_dir(name)}/datasets.csv")
     if "buckets" in STUDIES[name].config:  # the motivating example's table
         out.append(f"{study_dir(name)}/buckets.csv")
     return out
 
 
+def study_jobs(name):
+    """The study's jobs; for a collection study (``datasets: {collection: uci121}``) those of
+    the datasets its availability table (checkpoint study_datasets) marks ok."""
+    jobs = STUDY_JOBS[name]
+    if STUDIES[name].collection is None:
+        return list(jobs)
+    table = checkpoints.study_datasets.get(results=STUDIES[name].config["results"],
+                                           study=name).output.table
+    with open(table, newline="") as handle:
+        ok = {row["name"] for row in csv.DictReader(handle) if row["status"] == "ok"}
+    return [job_id for job_id, job in jobs.items() if job.dataset in ok]
+
+
 def study_run_files(name):
     def inputs(wildcards):
-        jobs = STUDY_JOBS[wildcards.study]
-        return expand(f"{study_dir(wildcards.study)}/runs/{{job}}/{name}", job=list(jobs))
+        jobs = study_jobs(wildcards.study)
+        return expand(f"{study_dir(wildcards.study)}/runs/{{job}}/{name}", job=jobs)
 
     return inputs
 
 
+def study_data_args(wildcards):
+    """--source/--splits-source of the UCI config for a UCI job (else the job's own)."""
+    job = STUDY_JOBS[wildcards.study][wildcards.job]
+    return source_args() if dataset_family(job.dataset) == "uci" else ""
+
+
 def study_methods(name):
     """The method names the tables carry: the loss id, with its study-wide parameters."""
-    config = STUDIES[name].config
-    out = []
-    for loss in config["losses"]:
-        params = config.get("loss_params", {}).get(loss, {})
-        out.append(f"{loss}({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})"
-                   if params else loss)
-    return out
+    return STUDIES[name].methods()

@@ -1,0 +1,185 @@
+"""Report sections of a grouped study (one analysis per noise level, ``groups.csv``).
+
+A protocol folder of such a study holds ``datasets.csv`` (which datasets of the collection the
+source had), ``analysis/<arch>/<selection>/groups.csv`` with one folder per level, and
+``figures/<arch>/noise_curves_<arch>.png``. Registered with ``@section`` like render.py's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from analysis.noise import CLEAN, level_label
+from analysis.report.read import Selection, read_labels
+from analysis.report.render import Context, _rel, md_table, section
+
+
+def level_name(group: dict) -> str:
+    """``clean``, ``uniform 0.4`` for noise levels; ``col=value, ...`` for other groups."""
+    if "noise_kind" in group and "noise_rate" in group:
+        return level_label(group["noise_kind"], group["noise_rate"])
+    return ", ".join(f"{k}={v}" for k, v in group.items())
+
+
+def ordered_levels(selection: Selection) -> list[tuple[str, dict]]:
+    """(folder, group values) of a grouped selection: clean first, then by kind and rate."""
+    groups = selection.groups
+    keys = [c for c in groups.columns if c not in ("folder", "n_datasets", "n_methods",
+                                                    "n_dropped", "friedman_p")]
+    rows = [(r["folder"], {k: r[k] for k in keys}) for _, r in groups.iterrows()]
+
+    def key(item):
+        group = item[1]
+        return (str(group.get("noise_kind")) != CLEAN, str(group.get("noise_kind", "")),
+                float(group.get("noise_rate", 0) or 0), item[0])
+
+    return sorted(rows, key=key)
+
+
+def protocol_labels(ctx: Context) -> dict[str, str]:
+    """Display labels of the protocol's methods: a study's own losses.csv (studies keep it
+    beside their scores), else the results folder's."""
+    return read_labels(ctx.protocol.path / "losses.csv") or ctx.results.labels
+
+
+def _grouped(ctx: Context, selection: str) -> dict[str, Selection]:
+    return {arch: sels[selection] for arch, sels in ctx.protocol.analysis.items()
+            if selection in sels and sels[selection].groups is not None}
+
+
+@section("protocol_datasets")
+def protocol_datasets_section(ctx: Context) -> list[str]:
+    """Which datasets of the collection the protocol's source had (its datasets.csv)."""
+    path = ctx.protocol.path / "datasets.csv"
+    if not path.is_file():
+        return [f"Datasets: listed in the study file (no `{_rel(path, ctx.results_dir)}`).", ""]
+    table = pd.read_csv(path)
+    status = table["status"].astype(str)
+    ok, missing = table[status == "ok"], table[status == "missing"]
+    invalid = table[status.str.startswith("invalid")]
+    lines = [f"{len(table)} datasets in the collection: {len(ok)} available and used, "
+             f"{len(missing)} missing from the source, {len(invalid)} invalid."]
+    if len(missing):
+        lines.append(f"Missing (not trained, not ranked): {', '.join(missing['name'])}.")
+    lines += [f"Invalid: {r['name']} ({r['status']})." for _, r in invalid.iterrows()]
+    return [*lines, ""]
+
+
+def _cell(table: pd.DataFrame | None, method: str, best: float) -> str:
+    if table is None or method not in table.index:
+        return "–"
+    row = table.loc[method]
+    rank = f"{row['mean_rank']:.2f}"
+    rank = f"**{rank}**" if math.isclose(row["mean_rank"], best) else rank
+    return f"{row['wins']:g} / {row['delta']:+.2f} / {rank}"
+
+
+@section("level_tables")
+def level_tables_section(ctx: Context, selection: str = "mean") -> list[str]:
+    """Table 4 per noise level (columns) and method (rows), per arch, with Friedman p."""
+    grouped = _grouped(ctx, selection)
+    if not grouped:
+        return [f"No per-level analysis (`analysis/<arch>/{selection}/groups.csv`) for "
+                f"`{ctx.protocol.name}`.", ""]
+    labels = protocol_labels(ctx)
+    lines = [f"Each cell: #wins / {ctx.study.delta} vs `{ctx.baseline}` / mean rank (bold: the "
+             "best mean rank of the level), datasets seed-averaged, selection (lr, epoch) on "
+             "the noisy validation labels, test labels clean.", ""]
+    for arch, sel in grouped.items():
+        levels = ordered_levels(sel)
+        tables = {folder: sel.levels[folder].table for folder, _ in levels}
+        methods = [m for m in labels if any(t is not None and m in t.index
+                                             for t in tables.values())]
+        methods += sorted({m for t in tables.values() if t is not None for m in t.index}
+                          - set(methods))
+        best = {f: (t["mean_rank"].min() if t is not None else math.nan)
+                for f, t in tables.items()}
+        rows = [[f"{labels.get(m, m)} (`{m}`)",
+                 *[_cell(tables[f], m, best[f]) for f, _ in levels]] for m in methods]
+        index = sel.groups.set_index("folder")
+        rows.append(["Friedman p", *[f"{index.loc[f, 'friedman_p']:.2e}" for f, _ in levels]])
+        rows.append(["datasets", *[f"{index.loc[f, 'n_datasets']:g}" for f, _ in levels]])
+        lines += [f"**{arch}**", "",
+                  *md_table(["method", *[level_name(g) for _, g in levels]], rows), ""]
+    return lines
+
+
+@section("level_figures")
+def level_figures_section(ctx: Context, selection: str = "mean",
+                          files: tuple[str, ...] = ("cd_diagram.png",
+                                                    "performance_profile.png")) -> list[str]:
+    """Links to each level's CD diagram and performance profile (too many to show inline)."""
+    grouped = _grouped(ctx, selection)
+    lines = []
+    for arch, sel in grouped.items():
+        for name in files:
+            links = [f"[{level_name(g)}]({_rel(sel.path / folder / name, ctx.readme_dir)})"
+                     for folder, g in ordered_levels(sel) if (sel.path / folder / name).is_file()]
+            if links:
+                lines.append(f"- {arch}, {name.rsplit('.', 1)[0].replace('_', ' ')}: "
+                             + ", ".join(links))
+    return [*lines, ""] if lines else ["No per-level figures.", ""]
+
+
+@section("noise_curves")
+def noise_curves_section(ctx: Context) -> list[str]:
+    """The accuracy/rank-versus-noise figure of each arch (rule study_noise_curves)."""
+    figures = sorted((ctx.protocol.path / "figures").glob("*/noise_curves_*.png"))
+    if not figures:
+        return [f"No noise-curve figure for `{ctx.protocol.name}`.", ""]
+    return [*(f"![{f.stem}]({_rel(f, ctx.readme_dir)})" for f in figures), "",
+            "Per loss: mean test accuracy (left) and mean rank among the losses (right, 1 = "
+            "best) over datasets, seed-averaged, with percentile-bootstrap 95 % CIs over "
+            "datasets; the clean runs are rate 0 of each row. Numbers: "
+            + ", ".join(f"`{_rel(f.with_name('noise_curves.csv'), ctx.readme_dir)}`"
+                        for f in figures) + ".", ""]
+
+
+def _summaries(ctx: Context) -> dict[str, pd.DataFrame]:
+    path = ctx.protocol.path / "summary.csv"
+    if not path.is_file():
+        return {}
+    summary = pd.read_csv(path)
+    return {str(arch): part for arch, part in summary.groupby("arch", sort=True)}
+
+
+def _comparisons(claim, summary: pd.DataFrame) -> list[list[str]]:
+    from analysis.noise import paired_tests
+
+    p = claim.params
+    alternative = {"higher": "greater", "lower": "less"}[p.get("alternative", "higher")]
+    table = paired_tests(summary, p["methods"], p["over"], p["kinds"],
+                         p.get("metric", "test_acc"), alternative)
+    return [[level_label(r.noise_kind, r.noise_rate), f"`{r.method}`", f"`{r.other}`",
+             f"{r.n_datasets}", f"{r.mean_diff:+.2f}", f"{r.n_better}/{r.n_worse}",
+             f"{r.p_value:.2e}", f"{r.p_holm:.2e}"] for r in table.itertuples()]
+
+
+@section("noise_verdicts")
+def noise_verdicts_section(ctx: Context, where: str = "") -> list[str]:
+    """The study's claims decided by per-dataset tests on the protocol's summary.csv, each
+    with its test as the claims file defines it, then every comparison behind it."""
+    from analysis.report.claims import verdicts
+    from analysis.report.render import mark
+
+    summaries = _summaries(ctx)
+    if not summaries:
+        return [f"No summary.csv for `{ctx.protocol.name}`: no verdicts.", ""]
+    found = verdicts(ctx.study, {}, {}, ctx.baseline, summaries)
+    suffix = f" on {where}" if where else ""
+    rows = [[v.claim.claim, mark(v.reproduced) + (suffix if v.reproduced is not None else ""),
+             v.claim.test, v.rule, v.evidence] for v in found]
+    lines = [*md_table(["claim", "verdict", "test", "decision rule", "numbers"], rows), ""]
+    for v in found:
+        if v.reproduced is None or v.claim.rule != "paired_wilcoxon":
+            continue
+        lines += [f"<details><summary>{v.claim.id}: every comparison (paper: "
+                  f"{v.claim.paper_value})</summary>", ""]
+        for arch, summary in summaries.items():
+            lines += [f"**{arch}**", "", *md_table(
+                ["level", "method", "vs", "datasets", "mean Δ (points)", "better/worse",
+                 "p (one-sided)", "p (Holm)"], _comparisons(v.claim, summary)), ""]
+        lines += ["</details>", ""]
+    return lines
