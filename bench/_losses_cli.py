@@ -27,15 +27,18 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from bench.io import write_csv
-    from bench.losses import list_losses, loss_label, make_loss
-    from bench.spec import parse_method
+    from bench.losses import list_losses, loss_label
+    from bench.spec import RunSpec, parse_method
+    from bench.train._labels import build_loss
 
     if args.select is not None:
         ids = list(args.select)
         labels = []
-        for method in ids:  # a method may carry parameters: gce(q=0.7)
+        for method in ids:  # a method may carry parameters: gce(q=0.7), forward(T=True)
             loss_id, params = parse_method(method)
-            label = make_loss(loss_id, **params).label
+            # built as a run builds it: T: true (the run's true matrix) is only known then
+            spec = RunSpec(dataset="-", model="-", loss=loss_id, loss_params=params)
+            label = build_loss(spec).label
             labels.append(label + method[len(loss_id):].replace("(", " (", 1))
     else:
         ids = list_losses()

@@ -14,6 +14,7 @@ from bench.data._registry import (
     Split,
     dataset_family,
     dataset_source_env,
+    dataset_source_envs,
     get_dataset,
     list_datasets,
     list_protocols,
@@ -29,8 +30,8 @@ from bench.data.uci._protocols import UCI_PROTOCOLS
 PROTOCOLS: tuple[str, ...] = UCI_PROTOCOLS
 
 __all__ = ["PROTOCOLS", "ArrayDataset", "Dataset", "Split", "dataset_family",
-           "dataset_source_env", "dataset_status", "get_dataset", "list_datasets",
-           "list_protocols", "load", "make_splits", "names", "register_dataset",
+           "dataset_source_env", "dataset_source_envs", "dataset_status", "get_dataset",
+           "list_datasets", "list_protocols", "load", "make_splits", "names", "register_dataset",
            "register_protocol"]
 
 FAMILIES = ("uci", "images", "text")
