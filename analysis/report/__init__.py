@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from analysis.report import beside as _beside  # noqa: F401  (registers paper_beside)
 from analysis.report import levels as _levels  # noqa: F401 (registers its sections)
 from analysis.report.claims import StudyStatus, load_studies
 from analysis.report.read import StudyResults, read_paper_table, read_study

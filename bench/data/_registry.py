@@ -76,6 +76,15 @@ def dataset_metric(name: str) -> str | None:
     return DATASETS.get(name).meta.get("metric") if name in DATASETS else None
 
 
+def dataset_source_envs(name: str) -> tuple[str, ...]:
+    """Every env variable whose source ``name`` reads (an open-set dataset reads two), the
+    one ``dataset_source_env`` names first; () when it needs none."""
+    first = dataset_source_env(name)
+    if first is None:
+        return ()
+    return (first, *DATASETS.get(name).meta.get("other_envs", ()))
+
+
 def dataset_family(name: str) -> str:
     return DATASETS.get(name).family
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from bench.errors import LossbenchError
@@ -121,14 +122,23 @@ def check_out(out: str) -> Path:
     return path
 
 
-def _params(items: list[str], flag: str, names: list[str]) -> dict[str, dict]:
-    """``[LOSS:]NAME=VALUE`` flags -> {loss or '*': {name: value}}."""
+def _params(items: list[str], flag: str, names: list[str],
+            registered: Collection[str] = ()) -> dict[str, dict]:
+    """``[LOSS:]NAME=VALUE`` flags -> {loss or '*': {name: value}}.
+
+    A scope in ``registered`` but not in ``names`` (``--loss-param trunc_gce:...`` in a job
+    without trunc_gce) is ignored: a study gives a dataset's loss parameters to each of its
+    jobs, and jobs may split the losses. Any other unknown scope is an error.
+    """
     from bench.spec import parse_param
 
     out: dict[str, dict] = {}
     for item in items:
         scope, sep, rest = item.partition(":")
         target, text = (scope, rest) if sep and "=" not in scope else ("*", item)
+        if target != "*" and target not in names and target in registered:
+            parse_param(text, flag)  # still one line for a malformed NAME=VALUE
+            continue
         if target != "*" and target not in names:
             raise LossbenchError(f"{flag} {item!r}: {target!r} is not one of {', '.join(names)}")
         key, value = parse_param(text, flag)
@@ -188,10 +198,12 @@ FLAG_OF = {"lr": "--lrs", "epochs": "--epochs", "batch_size": "--batch-size",
 
 def specs_from_args(args: argparse.Namespace, n_folds: int):
     """The grid the flags describe, as RunSpecs (models x losses x lrs x seeds x folds)."""
+    from bench.losses import list_losses
     from bench.spec import RunSpec, parse_method
 
     methods = [parse_method(m) for m in args.losses]
-    loss_params = _params(args.loss_param, "--loss-param", [loss for loss, _ in methods])
+    loss_params = _params(args.loss_param, "--loss-param", [loss for loss, _ in methods],
+                          list_losses())
     model_params = _params(args.model_param, "--model-param", args.model)
     folds = args.folds if args.folds is not None else list(range(n_folds))
     bad = [f for f in folds if not 0 <= f < n_folds]

@@ -257,9 +257,9 @@ def make_augment(spec: RunSpec, dataset, split):
     """The spec's named augmentation, normalised with the training part's channel stats."""
     if spec.augment == "none":
         return None
-    from bench.augment import channel_stats, get_augment
+    from bench.augment import augment_stats, get_augment
 
-    mean, std = channel_stats(dataset.X[np.sort(split[0])])
+    mean, std = augment_stats(spec.augment, dataset.X[np.sort(split[0])])
     return get_augment(spec.augment, input_shape=dataset.input_shape, mean=mean, std=std)
 
 
