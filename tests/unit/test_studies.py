@@ -97,6 +97,8 @@ def test_a_study_score_must_be_a_column_its_datasets_have(tmp_path):
     (tmp_path / "ok.yaml").write_text(base + "datasets: [glue_rte, clothing_reviews]\n"
                                       "score: test_score_pct\n")
     assert load_study("ok", tmp_path).score_col == "test_score_pct"
+
+
 def test_collection_study_ranges_over_the_collection_and_keeps_available_jobs():
     from bench.data import names
 
@@ -107,8 +109,20 @@ def test_collection_study_ranges_over_the_collection_and_keeps_available_jobs():
     kept = study.jobs(datasets=["iris", "wine"])
     assert [j.id for j in kept] == ["iris__linear", "iris__mlp", "wine__linear", "wine__mlp"]
     args = kept[0].args
-    assert _flag(args, "--losses") == "ce,mae,gce,trunc_gce,forward(T=true),forward,ce_el_0to05"
+    assert _flag(args, "--losses") == "ce,mae,gce,trunc_gce,forward(T=true),forward,ce_el_0to05,tce"
     assert _flag(args, "--noise").split(",")[0] == "none" and _flag(args, "--epochs") == "50"
+    assert study.max_samples == 2000  # the checkpoint lists larger datasets as excluded
+
+
+@pytest.mark.parametrize("datasets", ["{collection: uci121, max_samples: 0}",
+                                      "{collection: uci121, max_samples: 1.5}",
+                                      "{collection: uci121, biggest: 3}"])
+def test_collection_caps_are_checked(tmp_path, datasets):
+    (tmp_path / "s.yaml").write_text(
+        f"title: x\nresults: r\ndatasets: {datasets}\nmodels: [linear]\nlosses: [ce]\n"
+        "seeds: [0]\nlrs: [0.1]\njob: [dataset]\ntrain: {}\n")
+    with pytest.raises(LossbenchError, match="datasets"):
+        load_study("s", tmp_path)
 
 
 def test_methods_are_written_as_the_result_tables_write_them(tmp_path):
