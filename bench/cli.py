@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "buckets": "analysis.buckets_cli",
     "analyze": "analysis._cli",
     "noise-curves": "analysis.noise_cli",
+    "q-sweep": "analysis.qsweep_cli",
     "report": "analysis.report_cli",
 }
 

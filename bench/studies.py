@@ -38,7 +38,7 @@ def _uci121() -> list[str]:
 COLLECTIONS: dict[str, Callable[[], list[str]]] = {"uci121": _uci121}
 
 AXES = ("dataset", "model", "loss", "seed", "variant")
-FIGURES = ("noise_curves",)  # study figures the workflow draws (``figures:``)
+FIGURES = ("noise_curves", "q_sweep")  # study figures the workflow draws (``figures:``)
 REQUIRED = ("title", "results", "datasets", "models", "losses", "seeds", "lrs", "job", "train")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

@@ -133,3 +133,11 @@ def test_unknown_figure_and_bad_group_by_are_one_line(tmp_path):
     (tmp_path / "g.yaml").write_text(base + "group_by: noise_kind\n")
     with pytest.raises(LossbenchError, match="'group_by' must be a list"):
         load_study("g", tmp_path)
+
+
+def test_q_sweep_study_runs_each_q_as_its_own_method():
+    study = load_study("noise_qsweep", STUDIES)
+    jobs = study.jobs()
+    assert len(jobs) == len(study.datasets) and study.config["figures"] == ["q_sweep"]
+    assert study.methods() == ["ce", "gce(q=0.25)", "gce(q=0.5)", "gce(q=0.7)", "gce(q=0.8)"]
+    assert _flag(jobs[0].args, "--noise") == "none,uniform:0.2,uniform:0.6"
