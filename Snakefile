@@ -18,6 +18,7 @@ include: "workflow/rules/analyze.smk"
 include: "workflow/rules/studies_common.smk"
 include: "workflow/rules/studies.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/mechanisms.smk"
 
 
 rule all:

@@ -6,7 +6,8 @@ Snakemake benchmark file (benchmark.tsv) when the pipeline ran it. Collected, in
 summary.csv   every (dataset, arch, loss, seed, fold) row of the jobs
 epochs.csv.gz the per-epoch rows (gzip with mtime 0, so reruns give identical bytes), metrics to 4
               significant digits to keep the committed file small (per-job files keep 6)
-scores.csv    summary averaged over folds (protocols klambauer4/kfold4 have 4): what analysis ranks
+scores.csv    summary averaged over folds (protocols klambauer4/kfold4 have 4): what analysis ranks;
+              val_score/test_score too when the jobs recorded a dataset's official metric
 timings.csv   wall time and peak memory of each job that has a benchmark file
 settings.json the training settings the jobs report (config.json), identical across jobs
 
@@ -28,6 +29,8 @@ from bench.io import write_csv, write_json
 
 KEYS = ["dataset", "arch", "loss", "seed"]
 VALUE_COLUMNS = ("noise_realised_train",)  # per-run measurements among the spec columns
+# the dataset's official metric, when the trainer recorded one (GLUE: MCC, F1, accuracy)
+SCORE_COLUMNS = ("val_score", "test_score")
 EPOCHS_FLOAT_FORMAT = "%.4g"  # learning curves; the selection uses the per-job files
 # config.json keys that differ between jobs by nature (not a settings mismatch)
 PER_JOB = {"dataset", "out", "wall_time_s", "train_seconds", "model_steps", "n_samples",
@@ -117,11 +120,13 @@ def fold_average(summary: pd.DataFrame) -> pd.DataFrame:
     paper's protocol."""
     keys = [*KEYS, *spec_key_columns(summary)]
     values = {c: (c, "mean") for c in VALUE_COLUMNS if c in summary.columns}
+    official = {c: (c, "mean") for c in SCORE_COLUMNS if c in summary.columns}
     grouped = summary.groupby(keys, sort=True, dropna=False)
     scores = grouped.agg(
         n_folds=("fold", "nunique"),
         val_acc=("val_acc", "mean"),
         test_acc=("test_acc", "mean"),
+        **official,
         diverged=("diverged", "any"),
         **values,
     ).reset_index()

@@ -15,7 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scores", help="scores.csv written by `lossbench collect`")
     parser.add_argument("--arch", required=True, help="architecture (analysis group) to keep")
     parser.add_argument("--selection", required=True,
-                        help="'seed<N>' for one seed, 'mean' for all seeds (averaged by analyze)")
+                        help="'seed<N>' for one seed, 'mean' for all seeds (averaged by analyze), "
+                             "'blocks' for dataset x seed blocks, 'last' for those blocks scored "
+                             "after the last epoch")
+    parser.add_argument("--epochs", default=None,
+                        help="the per-epoch table for --selection last (default: epochs.csv.gz "
+                             "beside the scores file, as `lossbench collect` writes it)")
     parser.add_argument("--out", required=True, help="output CSV of the selected scores")
     parser.add_argument("--paper-out", default=None,
                         help="output CSV of the paper table's rows of this arch (optional)")
@@ -25,20 +30,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     import pandas as pd
 
     from analysis.report.claims import default_paper_table
     from analysis.report.read import read_paper_table
-    from analysis.select import paper_slice, select_scores
+    from analysis.select import FROM_EPOCHS, last_epoch_scores, paper_slice, select_scores
     from bench.errors import LossbenchError
     from bench.io import write_csv
 
+    source = args.scores
+    if args.selection in FROM_EPOCHS:
+        source = args.epochs or str(Path(args.scores).with_name("epochs.csv.gz"))
     try:
-        scores = pd.read_csv(args.scores)
+        table = pd.read_csv(source)
     except FileNotFoundError as exc:
-        raise LossbenchError(f"{args.scores}: no such file; expected the scores.csv of "
+        raise LossbenchError(f"{source}: no such file; expected the "
+                             f"{'epochs.csv.gz' if source != args.scores else 'scores.csv'} of "
                              "`lossbench collect`") from exc
-    selected = select_scores(scores, args.arch, args.selection, source=args.scores)
+    scores = last_epoch_scores(table, source) if args.selection in FROM_EPOCHS else table
+    selected = select_scores(scores, args.arch, args.selection, source=source)
     write_csv(args.out, selected)
     print(f"{args.out}: {len(selected)} rows ({args.arch}, {args.selection})")
     if args.paper_out:

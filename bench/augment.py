@@ -22,6 +22,13 @@ then normalisation.
 - ``cinic_standard``: cifar_standard + random rotation of +-15 degrees (same section: CINIC-10
   adds "random rotation for DNNs with more than one million parameters"; the config picks
   cinic_standard or cifar_standard by model size).
+- ``gce_standard``: per-pixel mean subtraction, then 4-pixel zero pad and random crop +
+  horizontal flip p = 0.5 (GCE paper, Zhang & Sabuncu 2018, Sec. 4.2: "Per-pixel mean
+  subtraction, horizontal random flip and 32 x 32 random crops after padding with 4 pixels on
+  each side", the CIFAR recipe of He et al. 2016). The mean image [C, H, W] of the training set
+  is subtracted first and nothing is divided, so the padded border is the mean image (zero after
+  subtraction), as in He et al.'s recipe. Its statistics are the mean image, not channel
+  means: build it with ``augment_stats(name, X_train)``.
 - ``imagenet_standard``: RandomResizedCrop 224 (scale (0.08, 1), ratio (3/4, 4/3)) + flip;
   eval: resize the short side to 256 and centre-crop 224 (section "ImageNet", the official
   PyTorch script's recipe), then normalize.
@@ -110,6 +117,25 @@ class Normalize(Op):
             self._cache[key] = (as_tensor(self.mean), as_tensor(self.std))
         mean, std = self._cache[key]
         return (x - mean) / std
+
+
+class PixelMean(Op):
+    """``x - mean`` with ``mean`` the training set's mean image [C, H, W] ([0, 1] scale)."""
+
+    name, order, when = "pixel_mean", 5, "both"
+
+    def __init__(self, mean: np.ndarray) -> None:
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self._cache: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+
+    def apply(self, x: Tensor, *params: Tensor) -> Tensor:
+        key = (x.device, x.dtype)
+        if key not in self._cache:
+            self._cache[key] = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device)[None]
+        return x - self._cache[key]
+
+    def __repr__(self) -> str:
+        return f"PixelMean(mean=<{'x'.join(map(str, self.mean.shape))} image>)"
 
 
 class RandomCrop(Op):
@@ -412,12 +438,20 @@ class Augment:
 Builder = Callable[[tuple[int, ...], Any, Any], list[Op]]
 
 
-def register_augment(name: str, *, family: str = "image") -> Callable[[Builder], Builder]:
+STATS = ("channel", "pixel")  # what mean/std a pipeline is built with (augment_stats)
+
+
+def register_augment(name: str, *, family: str = "image",
+                     stats: str = "channel") -> Callable[[Builder], Builder]:
     """Register ``builder(input_shape, mean, std) -> list[Op]`` as ``name``.
 
     ``family="extra"`` makes ``name`` an extra that may follow a base pipeline after "+".
+    ``stats``: ``channel`` (mean/std per channel, ``channel_stats``) or ``pixel`` (mean is the
+    training set's mean image [C, H, W], std None, ``pixel_mean``); ``augment_stats`` computes
+    whichever the pipeline names.
     """
-    return AUGMENTS.register(name, family=family)
+    assert stats in STATS, f"stats must be one of {STATS}"
+    return AUGMENTS.register(name, family=family, stats=stats)
 
 
 def list_augments(family: str | None = None) -> list[str]:
@@ -496,6 +530,23 @@ def _cinic_standard(shape: tuple[int, ...], mean: Any, std: Any) -> list[Op]:
     return _cifar_standard(shape, mean, std) + [RandomRotation(15.0)]
 
 
+def _pixel_mean(shape: tuple[int, ...], mean: Any, name: str) -> PixelMean:
+    image = np.asarray(mean if mean is not None else (), dtype=np.float64)
+    if image.shape != _image_shape(shape):
+        got = "none" if mean is None else f"shape {image.shape}"
+        raise LossbenchError(f"augment {name!r} subtracts the per-pixel mean image: pass mean= "
+                             f"of shape {shape} ([0, 1] scale), e.g. from bench.augment."
+                             f"augment_stats({name!r}, X_train_uint8); got {got}")
+    if not np.isfinite(image).all():
+        raise LossbenchError(f"augment {name!r}: the mean image must be finite")
+    return PixelMean(image)
+
+
+@register_augment("gce_standard", stats="pixel")
+def _gce_standard(shape: tuple[int, ...], mean: Any, std: Any) -> list[Op]:
+    return [_pixel_mean(shape, mean, "gce_standard"), RandomCrop(4), RandomFlip(0.5)]
+
+
 @register_augment("imagenet_standard")
 def _imagenet_standard(shape: tuple[int, ...], mean: Any, std: Any) -> list[Op]:
     return [_normalize(shape, mean, std), RandomResizedCrop(224), RandomFlip(0.5),
@@ -547,6 +598,32 @@ def channel_stats(images: Tensor | np.ndarray, chunk: int = 4096,
     mean = tuple(a / n / 255.0 for a in s1)
     std = tuple(math.sqrt((n * b - a * a) / (n * n)) / 255.0 for a, b in zip(s1, s2, strict=True))
     return mean, std
+
+
+def pixel_mean(images: Tensor | np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Mean image [C, H, W] of uint8 images ``[N, C, H, W]``, [0, 1] scale (float64).
+
+    Exact: integer sums per pixel (int64 holds 255 x 2^55 images), so chunking and the order of
+    the rows do not change the result.
+    """
+    x = np.asarray(images)
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[0] == 0:
+        raise LossbenchError(f"pixel_mean: expected uint8 images [N, C, H, W]; got {x.dtype} "
+                             f"{x.shape}")
+    total = np.zeros(x.shape[1:], dtype=np.int64)
+    for start in range(0, x.shape[0], chunk):
+        total += x[start:start + chunk].sum(axis=0, dtype=np.int64)
+    return total / (x.shape[0] * 255.0)
+
+
+def augment_stats(name: str, images: Tensor | np.ndarray) -> tuple[Any, Any]:
+    """``(mean, std)`` to build pipeline ``name`` with, from the training images (uint8
+    ``[N, C, H, W]``): the mean image and None for a ``pixel`` pipeline (``gce_standard``),
+    per-channel ``channel_stats`` for the others."""
+    base = name.split("+")[0] if isinstance(name, str) else name
+    if base in AUGMENTS and AUGMENTS.get(base).meta.get("stats") == "pixel":
+        return pixel_mean(images), None
+    return channel_stats(images)
 
 
 def _benchmark() -> None:

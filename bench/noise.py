@@ -20,7 +20,8 @@ Kinds (``NOISE_KINDS``; ``uniform`` is what "uniform noise" means in this suite)
   ``cifar100`` (i -> i + 1 mod 100), ``cifar100_superclass`` (next class in its super-class) and
   ``next`` (i -> i + 1 mod c, the default, for UCI data).
 
-Open-set noise (Table 2, after Wang et al. 2018) replaces images instead of labels: ``open_set``.
+Open-set noise (Table 2, after Wang et al. 2018) replaces images instead of labels, so it is a
+dataset, not a kind here: ``cifar10_open_set`` (``bench.data.images.open_set`` builds it).
 """
 
 from __future__ import annotations
@@ -373,47 +374,9 @@ def dump_labels(path: str | os.PathLike, y: np.ndarray, y_noisy: np.ndarray) -> 
     return write_csv(path, frame)
 
 
-# -- open-set noise (Table 2) ---------------------------------------------------------------------
-
-def open_set(X_main: np.ndarray, y_main: np.ndarray, X_other: np.ndarray, rate: float,
-             n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Open-set noise (Table 2, setup of Wang et al. 2018): images from another dataset.
-
-    ``round(rate * n)`` training images, chosen at random, are replaced by as many distinct
-    images of ``X_other`` (CIFAR-100 for CIFAR-10 in the paper), each given a uniformly random
-    label of the main dataset's classes. Returns a new ``X`` (dtype of ``X_main``), the labels
-    and an ``is_outlier`` mask; the inputs are not modified.
-    """
-    n_classes = _check_n_classes(n_classes)
-    labels = _check_labels(y_main, n_classes, "y_main")
-    rate = _check_rate(rate, 0.0, 1.0)
-    seed = _check_seed(seed)
-    X_main, X_other = np.asarray(X_main), np.asarray(X_other)
-    if X_main.shape[:1] != labels.shape:
-        raise LossbenchError(f"The 'X_main' parameter must have one row per label "
-                             f"({labels.size}). Got shape {X_main.shape} instead.")
-    if X_other.shape[1:] != X_main.shape[1:]:
-        raise LossbenchError(f"The 'X_other' parameter must have rows of shape "
-                             f"{X_main.shape[1:]}. Got shape {X_other.shape} instead.")
-    n_out = int(round(rate * labels.size))
-    if n_out > X_other.shape[0]:
-        raise LossbenchError(f"The 'X_other' parameter has {X_other.shape[0]} rows; rate "
-                             f"{rate:g} needs {n_out}.")
-    rng = np.random.default_rng(seed)
-    where = rng.choice(labels.size, size=n_out, replace=False)
-    source = rng.choice(X_other.shape[0], size=n_out, replace=False)
-    X = X_main.copy()
-    X[where] = X_other[source]
-    y = labels.copy()
-    y[where] = rng.integers(0, n_classes, size=n_out)
-    is_outlier = np.zeros(labels.size, dtype=bool)
-    is_outlier[where] = True
-    return X, y, is_outlier
-
-
 __all__ = [
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "NAMED_FLIPS", "NOISE_KINDS", "NOISE_MAPPINGS",
     "corrupt", "corrupt_split", "dump_labels", "empirical_transition", "list_mappings",
-    "list_noise_kinds", "noise_seed", "open_set", "realised_rate", "register_kind",
+    "list_noise_kinds", "noise_seed", "realised_rate", "register_kind",
     "sample_labels", "transition_matrix",
 ]

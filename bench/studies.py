@@ -38,6 +38,9 @@ def _uci121() -> list[str]:
 COLLECTIONS: dict[str, Callable[[], list[str]]] = {"uci121": _uci121}
 
 AXES = ("dataset", "model", "loss", "seed", "variant")
+# what a study's analysis may rank (``score:``; columns of ``lossbench select``'s output):
+# accuracy, or each dataset's official metric (needs datasets that declare one)
+SCORE_COLUMNS = ("test_acc_pct", "test_score_pct")
 FIGURES = ("noise_curves", "q_sweep")  # study figures the workflow draws (``figures:``)
 REQUIRED = ("title", "results", "datasets", "models", "losses", "seeds", "lrs", "job", "train")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -69,11 +72,23 @@ class Study:
         return datasets["collection"] if isinstance(datasets, dict) else None
 
     @property
+    def max_samples(self) -> int | None:
+        """``datasets: {collection: ..., max_samples: N}``: the collection's datasets of at most
+        N samples run; larger ones are listed as excluded (None: no cap)."""
+        datasets = self.config["datasets"]
+        return datasets.get("max_samples") if isinstance(datasets, dict) else None
+
+    @property
     def datasets(self) -> list[str]:
         """The named datasets, or every dataset of the collection (available or not)."""
         if self.collection is not None:
             return list(COLLECTIONS[self.collection]())
         return list(self.config["datasets"])
+
+    @property
+    def score_col(self) -> str:
+        """The column the study's analysis ranks (``score:``, default ``test_acc_pct``)."""
+        return str(self.config.get("score", SCORE_COLUMNS[0]))
 
     def _per(self, key: str, dataset: str) -> Any:
         """A value that may be given per dataset (``{dataset: value}``)."""
@@ -195,16 +210,40 @@ def load_study(name: str, folder: str | os.PathLike) -> Study:
                              f"'figures'; known: {', '.join(FIGURES)}")
     if "variant" in config["job"] and not config.get("variants"):
         raise LossbenchError(f"{path}: 'job' names variant but 'variants' is empty")
-    return Study(name, path, config)
+    study = Study(name, path, config)
+    _check_score(study)
+    return study
+
+
+def _check_score(study: Study) -> None:
+    """``score:`` is a column the analysis gets; the official one needs every dataset to
+    declare its metric (``register_dataset(..., metric=)``)."""
+    from bench.data import dataset_metric
+
+    if study.score_col not in SCORE_COLUMNS:
+        raise LossbenchError(f"{study.path}: 'score' must be one of {', '.join(SCORE_COLUMNS)}; "
+                             f"got {study.score_col!r}")
+    if study.score_col == "test_score_pct":
+        bare = [d for d in study.datasets if dataset_metric(d) is None]
+        if bare:
+            raise LossbenchError(f"{study.path}: 'score: test_score_pct' ranks each dataset's "
+                                 f"official metric, but {', '.join(bare)} declare(s) none; use "
+                                 "test_acc_pct")
 
 
 def _check_datasets(value: Any, path: Path) -> None:
-    """``datasets``: a non-empty list of names or ``{collection: NAME}`` of a known collection."""
+    """``datasets``: a non-empty list of names or ``{collection: NAME}`` of a known collection
+    (optionally ``max_samples: N``: only its datasets of at most N samples)."""
     if isinstance(value, dict):
-        if set(value) != {"collection"} or value["collection"] not in COLLECTIONS:
+        if not {"collection"} <= set(value) <= {"collection", "max_samples"} \
+                or value["collection"] not in COLLECTIONS:
             raise LossbenchError(
                 f"{path}: 'datasets' must be a list of names or {{collection: NAME}} with NAME "
-                f"one of {', '.join(COLLECTIONS)}; got {value!r}")
+                f"one of {', '.join(COLLECTIONS)} (and optionally max_samples: N); got {value!r}")
+        cap = value.get("max_samples")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise LossbenchError(f"{path}: 'datasets: max_samples' must be a positive integer; "
+                                 f"got {cap!r}")
     elif not isinstance(value, list) or not value or not all(isinstance(d, str) for d in value):
         raise LossbenchError(f"{path}: 'datasets' must be a non-empty list of names or "
                              f"{{collection: NAME}}; got {value!r}")

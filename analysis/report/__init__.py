@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from analysis.report import beside as _beside  # noqa: F401  (registers paper_beside)
 from analysis.report import levels as _levels  # noqa: F401 (registers its sections)
 from analysis.report.claims import StudyStatus, load_studies
 from analysis.report.read import StudyResults, read_paper_table, read_study
@@ -34,12 +35,17 @@ def render(results_dir: str | os.PathLike, paper_table: str | os.PathLike | None
     readme_dir = Path(readme_dir) if readme_dir is not None else results
     statuses = load_studies(studies)
     rows: list[tuple[StudyStatus, StudyResults | None]] = []
-    contexts = []
+    contexts, previews = [], []
     for i, status in enumerate(statuses):
         study = status.study
         folder = results / study.results if study is not None else None
         if status.status != "run" or folder is None or not folder.is_dir():
             rows.append((status, None))
+            if study is not None and study.preview:
+                check_sections(study.preview, study.source)
+                previews.append(Context(
+                    status=status, results=StudyResults(folder, None, [], {}), paper=None,
+                    baseline=study.baseline, results_dir=results, readme_dir=readme_dir))
             continue
         check_sections(study.sections, study.source)
         found = read_study(folder, study.primary_protocol)
@@ -57,7 +63,7 @@ def render(results_dir: str | os.PathLike, paper_table: str | os.PathLike | None
             f"{results}: no {' or '.join(wanted) or 'study'} folder; expected a results folder "
             "written by the pipeline (run `snakemake --cores N` first)"
         )
-    return render_page(rows, contexts, results)
+    return render_page(rows, contexts, results, previews)
 
 
 def write_report(results_dir: str | os.PathLike, out: str | os.PathLike | None = None,

@@ -59,6 +59,9 @@ class Study:
     delta: str = "Δ"  # label of the score difference to the baseline
     claims: tuple[Claim, ...] = ()
     sections: tuple[dict, ...] = ()
+    # sections shown while the study has no results (data not configured, GPU target not run):
+    # what needs none, e.g. the paper's table, so a reader sees what to expect
+    preview: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,7 @@ def load_study(source: str | os.PathLike | Traversable) -> Study:
         primary_protocol=spec.get("primary_protocol"), baseline=str(spec.get("baseline", "ce")),
         group=str(spec.get("group", "group")), delta=str(spec.get("delta", "Δ")),
         claims=claims, sections=tuple(spec["sections"]),
+        preview=tuple(spec.get("preview") or ()),
     )
 
 

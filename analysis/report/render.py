@@ -365,17 +365,34 @@ def studies_section(rows: list[tuple[StudyStatus, StudyResults | None]]) -> list
         if results is not None:
             protocols = ", ".join(f"`{p.name}`" for p in results.protocols) or "none"
             state = f"run: protocols {protocols}; {len(study.claims)} claims"
-        elif status.status == "run":
-            folder = study.results if study is not None else status.name
-            state = f"not run: no results (`{folder}/` missing)"
         else:
-            state = f"not run: {status.reason or 'no reason given'}"
+            state = not_run_state(status)
         table.append([f"`{status.name}`", what, state])
     return ["## Studies", "", *md_table(["study", "claims", "status"], table), ""]
 
 
+def not_run_state(status: StudyStatus) -> str:
+    """The studies table's status of a study without results, e.g. "not run: data not
+    configured: LOSSBENCH_GLUE"."""
+    if status.status == "run":
+        folder = status.study.results if status.study is not None else status.name
+        return f"not run: no results (`{folder}/` missing)"
+    return f"not run: {status.reason or 'no reason given'}"
+
+
+def preview_sections(ctx: Context) -> list[str]:
+    """A study without results: its title, why it was not run, and its ``preview`` sections
+    (the paper's numbers: what a run should be compared with)."""
+    study = ctx.study
+    lines = [f"## `{ctx.status.name}`: {study.title} — {not_run_state(ctx.status)}", ""]
+    if study.intro:
+        lines += [study.intro, ""]
+    return lines + render_sections(ctx, study.preview)
+
+
 def render_page(rows: list[tuple[StudyStatus, StudyResults | None]],
-                contexts: list[Context], results_dir: Path) -> str:
+                contexts: list[Context], results_dir: Path,
+                previews: list[Context] | None = None) -> str:
     titles = "; ".join(c.study.title for c in contexts)
     lines = [
         f"# lossbench results: {titles}",
@@ -391,6 +408,8 @@ def render_page(rows: list[tuple[StudyStatus, StudyResults | None]],
     lines += studies_section(rows)
     for ctx in contexts:
         lines += render_sections(ctx, ctx.study.sections)
+    for ctx in previews or ():
+        lines += preview_sections(ctx)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -400,9 +419,11 @@ def _method_id(method: str) -> str:
 
 
 @section("accuracy_table")
-def accuracy_table_section(ctx: Context, metric: str = "test_acc") -> list[str]:
+def accuracy_table_section(ctx: Context, metric: str = "test_acc",
+                           title: str = "Test accuracy (%)") -> list[str]:
     """Mean ± std over seeds of a metric (percent) per dataset x model x method, with the
-    change against the baseline: the numbers behind every verdict, in the paper's format."""
+    change against the baseline: the numbers behind every verdict, in the paper's format.
+    ``metric`` ``test_score`` with ``title`` naming it: a dataset's official metric."""
     scores = ctx.protocol.scores
     if scores is None or metric not in scores.columns:
         return [f"No scores.csv with `{metric}` for `{ctx.protocol.name}`.", ""]
@@ -426,15 +447,33 @@ def accuracy_table_section(ctx: Context, metric: str = "test_acc") -> list[str]:
         rows.append(row)
     n = int(stats["count"].max()) if len(stats) else 0
     header = ["dataset", "model", *[labels.get(m, m) for m in methods]]
-    return [f"Test accuracy (%) at the selected lr and epoch, mean ± std over {n} seeds; in "
+    return [f"{title} at the selected lr and epoch, mean ± std over {n} seeds; in "
             f"brackets the change against {labels.get(base, base)}.", "",
             *md_table(header, rows), ""]
 
 
+def _pm(mean: float, std: float) -> str:
+    """``mean ± std``; an unreadable std (empty in the paper table) is ``?``."""
+    return f"{mean:.2f} ± {std:.2f}" if pd.notna(std) else f"{mean:.2f} ± ?"
+
+
+def _our_stats(ctx: Context, metric: str | None) -> pd.DataFrame | None:
+    """Our mean, std and count over seeds (percent) per (dataset, model, loss id)."""
+    scores = ctx.protocol.scores if ctx.protocol is not None and metric else None
+    if scores is None or metric not in scores.columns:
+        return None
+    frame = scores.assign(pct=100 * scores[metric], loss=scores["loss"].map(_method_id))
+    return frame.groupby(["dataset", "arch", "loss"])["pct"].agg(["mean", "std", "count"])
+
+
 @section("paper_values")
 def paper_values_section(ctx: Context, table: str, note: str = "",
-                         models: list[str] | None = None) -> list[str]:
-    """The paper's published cells (a packaged table, analysis/paper_tables) for reference."""
+                         models: list[str] | None = None, ours: str | None = None,
+                         labels: dict[str, str] | None = None) -> list[str]:
+    """The paper's published cells (a packaged table, analysis/paper_tables) for reference;
+    ``ours`` (a scores.csv column, e.g. ``test_acc``): our mean ± std over seeds in a row under
+    each of the paper's, when this protocol has scores (a study not run shows the paper's).
+    ``labels``: loss id -> column label where the results folder has no losses.csv."""
     from analysis.paper import paper_table
 
     paper = paper_table(table)
@@ -443,15 +482,34 @@ def paper_values_section(ctx: Context, table: str, note: str = "",
     if paper.empty:
         return [f"The paper's `{table}` has no rows for {models}.", ""]
     losses = list(dict.fromkeys(paper["loss"]))
-    labels = {_method_id(m): lab.split(" (")[0] for m, lab in ctx.results.labels.items()}
-    rows = []
+    labels = {**(labels or {}), **{_method_id(m): lab.split(" (")[0]
+                                   for m, lab in ctx.results.labels.items()}}
+    stats = _our_stats(ctx, ours)
+    rows, notes = [], []
     for (dataset, model), block in paper.groupby(["dataset", "model"], sort=False):
         cells = block.set_index("loss")
-        rows.append([f"`{dataset}`", f"`{model}`", *[
-            f"{cells.loc[loss, 'mean']:.2f} ± {cells.loc[loss, 'std']:.2f}"
-            if loss in cells.index else "–" for loss in losses]])
-    header = ["dataset", "model", *[labels.get(loss, loss) for loss in losses]]
-    return [note, "", *md_table(header, rows), ""] if note else [*md_table(header, rows), ""]
+        lead = [f"`{dataset}`", f"`{model}`"] + (["paper"] if stats is not None else [])
+        rows.append([*lead, *[_pm(cells.loc[loss, "mean"], cells.loc[loss, "std"])
+                              if loss in cells.index else "–" for loss in losses]])
+        if stats is not None:
+            mine = stats.loc[(dataset, model)] if (dataset, model) in stats.index else None
+            rows.append(["", "", f"ours ({ours})", *[
+                _pm(mine.loc[loss, "mean"], mine.loc[loss, "std"])
+                if mine is not None and loss in mine.index else "–" for loss in losses]])
+        if "note" in block.columns:
+            notes += [f"`{model}`, {labels.get(r.loss, r.loss)}: {r.note}"
+                      for r in block.itertuples() if isinstance(r.note, str) and r.note]
+    header = ["dataset", "model", *([""] if stats is not None else []),
+              *[labels.get(loss, loss) for loss in losses]]
+    out = [note, ""] if note else []
+    out += [*md_table(header, rows), ""]
+    if stats is not None:
+        n = int(stats["count"].max()) if len(stats) else 0
+        out += [f"Ours: mean ± std over {n} seeds at the selected lr and epoch; `–`: not run.",
+                ""]
+    if notes:
+        out += ["The paper table's notes: " + "; ".join(notes) + ".", ""]
+    return out
 
 
 @section("note")

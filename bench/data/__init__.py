@@ -13,11 +13,14 @@ from bench.data._registry import (
     Dataset,
     Split,
     dataset_family,
+    dataset_metric,
     dataset_source_env,
+    dataset_source_envs,
     get_dataset,
     list_datasets,
     list_protocols,
     make_splits,
+    protocol_epoch,
     register_dataset,
     register_protocol,
 )
@@ -29,9 +32,9 @@ from bench.data.uci._protocols import UCI_PROTOCOLS
 PROTOCOLS: tuple[str, ...] = UCI_PROTOCOLS
 
 __all__ = ["PROTOCOLS", "ArrayDataset", "Dataset", "Split", "dataset_family",
-           "dataset_source_env", "dataset_status", "get_dataset", "list_datasets",
-           "list_protocols", "load", "make_splits", "names", "register_dataset",
-           "register_protocol"]
+           "dataset_metric", "dataset_source_env", "dataset_source_envs", "dataset_status",
+           "get_dataset", "list_datasets", "list_protocols", "load", "make_splits", "names",
+           "protocol_epoch", "register_dataset", "register_protocol"]
 
 FAMILIES = ("uci", "images", "text")
 

@@ -44,7 +44,12 @@ class Dataset(Protocol):
 
 
 def register_dataset(name: str, *, family: str, **meta: Any) -> Callable:
-    """Register ``loader(source=None, **options) -> Dataset`` under ``name``."""
+    """Register ``loader(source=None, **options) -> Dataset`` under ``name``.
+
+    ``metric="mcc"`` (any key of ``bench.train.SCORES``) declares the dataset's official score:
+    the trainers then record ``<split>_score`` beside accuracy and select by ``val_score``
+    (a loader's ``meta["metric"]`` does the same for one dataset object).
+    """
     return DATASETS.register(name, family=family, **meta)
 
 
@@ -63,6 +68,21 @@ def dataset_source_env(name: str) -> str | None:
     or its loader falls back to a public download, as UCI-121 does)."""
     meta = DATASETS.get(name).meta
     return None if meta.get("default_source") else meta.get("env")
+
+
+def dataset_metric(name: str) -> str | None:
+    """The official metric ``name`` was registered with (``register_dataset(..., metric=)``:
+    a key of ``bench.train.SCORES``, e.g. ``mcc``), None for a name without one or unknown."""
+    return DATASETS.get(name).meta.get("metric") if name in DATASETS else None
+
+
+def dataset_source_envs(name: str) -> tuple[str, ...]:
+    """Every env variable whose source ``name`` reads (an open-set dataset reads two), the
+    one ``dataset_source_env`` names first; () when it needs none."""
+    first = dataset_source_env(name)
+    if first is None:
+        return ()
+    return (first, *DATASETS.get(name).meta.get("other_envs", ()))
 
 
 def dataset_family(name: str) -> str:
@@ -85,10 +105,27 @@ def get_dataset(name: str, source: Any = None, **options: Any) -> Dataset:
     return DATASETS.get(name).builder(source=source, **options)
 
 
-def register_protocol(name: str, *, families: tuple[str, ...] | None = None) -> Callable:
-    """Register ``protocol(dataset) -> list[Split]``; ``families`` limits where it applies."""
+EPOCH_RULES = ("best", "last")
+
+
+def register_protocol(name: str, *, families: tuple[str, ...] | None = None,
+                      epoch: str = "best") -> Callable:
+    """Register ``protocol(dataset) -> list[Split]``; ``families`` limits where it applies.
+
+    ``epoch``: how a run's reported epoch is chosen: ``best`` by validation (the protocol has
+    a validation part of its own), or ``last`` (a fixed number of epochs: the protocol's
+    validation part is its test set, so choosing an epoch by it would be choosing by test).
+    """
+    if epoch not in EPOCH_RULES:
+        raise LossbenchError(f"register_protocol({name!r}): epoch must be one of "
+                             f"{', '.join(EPOCH_RULES)}; got {epoch!r}")
     return PROTOCOLS.register(name, family="any" if families is None else ",".join(families),
-                              families=families)
+                              families=families, epoch=epoch)
+
+
+def protocol_epoch(name: str) -> str:
+    """``best`` or ``last``: how runs under protocol ``name`` choose their epoch."""
+    return PROTOCOLS.get(name).meta["epoch"]
 
 
 def list_protocols(family: str | None = None) -> list[str]:

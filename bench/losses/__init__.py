@@ -12,12 +12,15 @@ import pkgutil as _pkgutil
 from bench.losses._base import ClosedFormLoss, Loss
 from bench.losses._registry import list_losses, loss_label, make_loss, register_loss
 
-__all__ = ["ClosedFormLoss", "Loss", "list_losses", "loss_label", "make_loss", "register_loss"]
+__all__ = ["ClosedFormLoss", "Loss", "gradient_volume", "list_losses", "loss_label", "make_loss",
+           "mix_gradient_volume", "register_loss"]
 
 FAMILIES = ("_mixing", "_noisy", "_two_scale", "_baselines")
 
 for _name in FAMILIES:
     _importlib.import_module(f"{__name__}.{_name}")
+from bench.losses._baselines import gradient_volume, mix_gradient_volume  # noqa: E402
+
 for _module in _pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):
         _importlib.import_module(f"{__name__}.{_module.name}")

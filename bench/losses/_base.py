@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -120,6 +121,12 @@ class Loss:
     def parameters(self) -> list[Tensor]:
         """Trainable loss parameters; the trainer adds them to the model's optimiser."""
         return []
+
+    def stack_slots(self, losses: Sequence[Loss]) -> Loss | None:
+        """One loss for several slots of a stack (``losses``: this one and its siblings, the
+        same method on other labels), called on ``[S, len(losses), R, b, C]`` logits; None:
+        the engine calls each slot's loss (one call per slot per step)."""
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         """The loss's state (tensors, floats) for a checkpoint; ``{}`` when it has none."""

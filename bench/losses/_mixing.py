@@ -25,7 +25,6 @@ The two scheduled ids take a ``rule`` naming where their phase starts come from
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -230,19 +229,3 @@ def ce_el(F: Sequence[float] = (0.0,), boundaries: Sequence[float] | None = None
     starts = _check_starts("ce_el", boundaries, len(Fs))
     return MixingLoss([mixing_coefficients(f) for f in Fs], starts)
 
-
-def gradient_area(loss: TargetProbLoss, n_points: int = 20001) -> float:
-    """Area under |dL/dq_y| over p_y in [0, 1] (mixing paper eqs. 20-22), numerically.
-
-    Uses the loss's own coefficient: |dL/dq_y| = coef(log p_y) (1 - p_y); Simpson's rule
-    (exact for the alpha CE + beta EL mixes, whose |dL/dq_y| is quadratic in p_y).
-    """
-    assert n_points % 2 == 1, "Simpson's rule needs an odd number of points"
-    p = torch.linspace(0.0, 1.0, n_points, dtype=torch.float64)
-    logp = torch.log(p.clamp_min(1e-300))  # only to evaluate coef at p = 0 (value 0 * finite)
-    g = (loss.coef(logp, 0.0) * (1.0 - p)).abs()
-    w = torch.ones_like(p)
-    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
-    area = float((w * g).sum()) / (3.0 * (n_points - 1))
-    assert math.isfinite(area), "gradient area must be finite"
-    return area

@@ -68,21 +68,29 @@ def gce(q: float = 0.7) -> LqLoss:
 class TruncatedLqLoss(LqLoss):
     """Truncated Lq: w Lq(p_y) + (1 - w) Lq(k), w = per-training-sample weights in [0, 1].
 
-    The engine provides ``sample_weights`` (needs {"sample_weights"}): all ones until the first
-    pruning epoch; at the start of each epoch in ``prune_epochs(n_epochs)`` it recomputes them
-    for the whole training set with ``sample_weights_from(logits, target)`` (1 where p_y > k,
-    else 0: the paper's alternating convex search, w_i = 1 iff Lq(p_y) < Lq(k)). Without
-    ``sample_weights`` every weight is 1 (plain Lq). A per-model trainer leaves this to the
-    hooks: the loss keeps its model's weights (``prepare`` / ``epoch_start``), gives the
-    batch's weights in ``step_inputs`` and checkpoints them in ``state_dict``; the stacked
-    engine, which trains many models with one loss object, keeps the weights itself.
+    The GCE paper (Sec. 3.2, 4.2) trains on the full data first, then every ``prune_every``
+    epochs recomputes w for the whole training set (1 where p_y > k, else 0: the alternating
+    convex search, w_i = 1 iff Lq(p_y) < Lq(k)) "using the model at the best validation
+    epoch so far, to prevent overfitting" (``prune_with="best"``, needs {"best_model"});
+    ``prune_with="current"`` prunes with the model being trained (an earlier reading, kept as
+    an option). ``prune_start`` / ``prune_every`` are fractions of training (< 1) or epoch
+    counts (whole numbers >= 1): the paper's CIFAR-10 schedule (full data for 40 of 120
+    epochs, then every 10) is 1/3 and 1/12 by default, i.e. epochs 17, 21, 25, ... of
+    UCI's 50.
+
+    A per-model trainer leaves the weights to the hooks: the loss keeps its model's weights
+    (``prepare`` / ``epoch_start``), gives the batch's weights in ``step_inputs`` and
+    checkpoints them in ``state_dict``; the stacked engine, which trains many models with one
+    loss object, keeps the weights (and each model's best-validation weights) itself.
     """
 
-    needs = frozenset({"sample_weights"})
-
-    def __init__(self, q: float, k: float, prune_start: float, prune_every: float) -> None:
+    def __init__(self, q: float, k: float, prune_start: float, prune_every: float,
+                 prune_with: str = "best") -> None:
         super().__init__(q)
         self.k, self.prune_start, self.prune_every = k, prune_start, prune_every
+        self.prune_with = prune_with
+        self.needs = frozenset({"sample_weights", "best_model"} if prune_with == "best"
+                               else {"sample_weights"})
         self.log_k = math.log(k)
         self.lq_k = (1.0 - k**q) / q
         self._weights: Tensor | None = None  # [n_train] of the one model a trainer binds
@@ -94,8 +102,8 @@ class TruncatedLqLoss(LqLoss):
 
     def epoch_start(self, epoch: int, n_epochs: int, ctx: Any) -> None:
         if epoch in self.prune_epochs(n_epochs):
-            self._weights = self.sample_weights_from(ctx.train_logits(),
-                                                     ctx.train_targets).float()
+            logits = ctx.best_train_logits() if self.prune_with == "best" else ctx.train_logits()
+            self._weights = self.sample_weights_from(logits, ctx.train_targets).float()
 
     def step_inputs(self, model: torch.nn.Module, batch_index: Tensor) -> dict[str, Any]:
         if self._weights is None:
@@ -113,11 +121,16 @@ class TruncatedLqLoss(LqLoss):
         self._weights = None if w is None else w.clone()
 
     def prune_epochs(self, n_epochs: int) -> list[int]:
-        """0-based epochs at whose start the weights are recomputed: round(n (start + j every))."""
+        """0-based epochs at whose start the weights are recomputed: start + j every, each
+        rounded to an epoch (fractions are of ``n_epochs``)."""
+        def epochs(x: float) -> float:
+            return x if x >= 1 else n_epochs * x
+
+        start, every = epochs(self.prune_start), epochs(self.prune_every)
         out: list[int] = []
         j = 0
         while True:
-            e = math.floor(n_epochs * (self.prune_start + j * self.prune_every) + 0.5 + 1e-9)
+            e = math.floor(start + j * every + 0.5 + 1e-9)
             if e >= n_epochs:
                 return out
             if not out or e > out[-1]:
@@ -171,16 +184,34 @@ class TruncatedLqLoss(LqLoss):
         return c if sample_weights is None else c.mul_(sample_weights)
 
 
+PRUNE_WITH = ("best", "current")
+
+
+def _epochs_or_fraction(name: str, value: float, *, zero_ok: bool) -> float:
+    """A fraction of training in [0, 1) (or (0, 1)), or a whole number of epochs >= 1."""
+    value = check_param("trunc_gce", name, value, low=0.0, low_open=not zero_ok)
+    if value >= 1 and value != int(value):
+        raise LossbenchError(f"loss 'trunc_gce': {name} must be a fraction of training below 1 "
+                             f"or a whole number of epochs; got {value!r}")
+    return value
+
+
 @register_loss("trunc_gce", label="Truncated GCE")
 def trunc_gce(q: float = 0.7, k: float = 0.5, prune_start: float = 1 / 3,
-              prune_every: float = 1 / 12) -> TruncatedLqLoss:
+              prune_every: float = 1 / 12, prune_with: str = "best") -> TruncatedLqLoss:
     """Truncated Lq (q = 0.7, k = 0.5). Pruning from ``prune_start`` every ``prune_every``
-    (fractions of training; defaults = epoch 40 every 10 of the GCE paper's 120 epochs)."""
+    (fractions of training, or epochs; defaults = epoch 40 every 10 of the GCE paper's 120)
+    with the best-validation model so far (``prune_with="best"``, the paper) or the current
+    one (``"current"``)."""
+    if prune_with not in PRUNE_WITH:
+        raise LossbenchError(f"loss 'trunc_gce': prune_with must be one of "
+                             f"{', '.join(PRUNE_WITH)}; got {prune_with!r}")
     return TruncatedLqLoss(
         check_param("trunc_gce", "q", q, low=0.0, high=1.0, low_open=True),
         check_param("trunc_gce", "k", k, low=0.0, high=1.0, low_open=True, high_open=True),
-        check_param("trunc_gce", "prune_start", prune_start, low=0.0, high=1.0),
-        check_param("trunc_gce", "prune_every", prune_every, low=0.0, high=1.0, low_open=True),
+        _epochs_or_fraction("prune_start", prune_start, zero_ok=True),
+        _epochs_or_fraction("prune_every", prune_every, zero_ok=False),
+        prune_with,
     )
 
 
@@ -189,10 +220,10 @@ def _as_matrix(name: str, T: Any) -> Tensor:
         M = torch.as_tensor(np.asarray(T, dtype=np.float64))
     except (TypeError, ValueError) as err:
         raise LossbenchError(f"forward: {name} must be a C x C float matrix; got {T!r}.") from err
-    if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] < 2:
+    if M.ndim < 2 or M.shape[-1] != M.shape[-2] or M.shape[-1] < 2:
         raise LossbenchError(
-            f"forward: {name} must be a square C x C matrix with C >= 2; got shape "
-            f"{tuple(M.shape)}."
+            f"forward: {name} must be a square C x C matrix with C >= 2 (or a stack [..., C, C] "
+            f"of them); got shape {tuple(M.shape)}."
         )
     return M
 
@@ -201,13 +232,13 @@ def _check_transition(T: Any) -> Tensor:
     M = _as_matrix("T", T)
     if not bool(torch.isfinite(M).all()) or bool((M < 0).any()):
         raise LossbenchError("forward: T must have finite, non-negative entries.")
-    rows = M.sum(1)
+    rows = M.sum(-1)
     if not bool(torch.allclose(rows, torch.ones_like(rows), atol=1e-6)):
         raise LossbenchError(
             f"forward: T must be row-stochastic (rows sum to 1); got row sums "
-            f"{[round(float(r), 6) for r in rows]}."
+            f"{[round(float(r), 6) for r in rows.reshape(-1)]}."
         )
-    if bool((M.amax(0) <= 0).any()):
+    if bool((M.amax(-2) <= 0).any()):
         raise LossbenchError("forward: every column of T needs a positive entry (else the "
                              "loss is infinite for that noisy label).")
     return M
@@ -249,6 +280,10 @@ def estimate_transition_matrix(probs: Any, percentile: float = 97.0) -> Tensor:
 class ForwardLoss(ClosedFormLoss):
     """Forward-corrected CE -log (T^T p)_y; gradient p - r with r = posterior over clean labels.
 
+    T is one C x C matrix, or a stack ``[..., C, C]`` whose leading axes match the leading axes
+    of the logits ``[..., b, C]`` (broadcast): the stacked engine trains every seed of a
+    noise level with that seed's estimate in one call.
+
     With ``T`` given the loss is plain. Without it, needs {"transition_matrix"}: ``prepare``
     asks the trainer for the training-set softmax of a CE model trained under the same spec,
     and sets ``estimate_transition_matrix(probs)`` (``set_transition`` does the same by hand);
@@ -283,12 +318,25 @@ class ForwardLoss(ClosedFormLoss):
     @property
     def transition(self) -> Tensor | None:
         """The transition matrix in use (float64), or None before ``set_transition``."""
-        return None if self._logT_t is None else self._logT_t.t().exp()
+        return None if self._logT_t is None else self._logT_t.transpose(-1, -2).exp()
+
+    def stack_slots(self, losses) -> ForwardLoss | None:
+        """One forward loss over slots with their own T (noise levels, and per seed for
+        T-hat): T stacked as ``[S or 1, L, 1, C, C]`` against logits ``[S, L, R, b, C]``."""
+        Ts = [loss.transition for loss in losses]
+        if any(T is None for T in Ts) or any(T.dim() not in (2, 4) for T in Ts):
+            return None
+        S = max(T.shape[0] if T.dim() == 4 else 1 for T in Ts)
+        C = Ts[0].shape[-1]
+        rows = [(T.reshape(-1, 1, C, C) if T.dim() == 4 else T[None, None]).expand(S, 1, C, C)
+                for T in Ts]
+        return ForwardLoss(torch.cat(rows, 1).unsqueeze(2))
 
     def set_transition(self, T: Any) -> None:
-        """Set the row-stochastic C x C matrix T[i, j] = P(noisy label j | clean label i)."""
+        """Set the row-stochastic C x C matrix T[i, j] = P(noisy label j | clean label i)
+        (or a stack of them, ``[..., C, C]``)."""
         M = _check_transition(T)
-        self._logT_t = torch.log(M).t().contiguous()  # log 0 = -inf: exact, no floor
+        self._logT_t = torch.log(M).transpose(-1, -2).contiguous()  # log 0 = -inf: exact
         self._cache = {}
 
     def _columns(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -301,15 +349,28 @@ class ForwardLoss(ClosedFormLoss):
         logT_t = self._cache.get(key)
         if logT_t is None:
             logT_t = self._cache[key] = self._logT_t.to(dtype=logits.dtype, device=logits.device)
-        return logT_t[target]  # [..., C]: log T[i, y] for each i
+        if logT_t.dim() == 2:
+            return logT_t[target]  # [..., C]: log T[i, y] for each i
+        C = logT_t.shape[-1]
+        lead = target.shape[:-1]  # a stack of matrices: one per leading index of the logits
+        rows = logT_t.expand(*lead, C, C)
+        return torch.gather(rows, -2, target.unsqueeze(-1).expand(*target.shape, C))
 
     def check_extra(self, logits: Tensor, target: Tensor, extra: dict[str, Any]) -> None:
         super().check_extra(logits, target, extra)
-        if self._logT_t is not None and self._logT_t.shape[0] != logits.shape[-1]:
+        if self._logT_t is not None and self._logT_t.shape[-1] != logits.shape[-1]:
+            C = self._logT_t.shape[-1]
             raise LossbenchError(
-                f"loss 'forward': T is {self._logT_t.shape[0]} x {self._logT_t.shape[0]} but "
-                f"logits have C = {logits.shape[-1]} classes."
+                f"loss 'forward': T is {C} x {C} but logits have C = {logits.shape[-1]} classes."
             )
+        if self._logT_t is not None and self._logT_t.dim() > 2:
+            try:
+                torch.broadcast_shapes(self._logT_t.shape[:-2], logits.shape[:-2])
+            except RuntimeError:
+                raise LossbenchError(
+                    f"loss 'forward': a stack of T {tuple(self._logT_t.shape)} needs leading "
+                    f"axes that broadcast to the logits' {tuple(logits.shape[:-2])}."
+                ) from None
 
     def per_sample(self, logits: Tensor, target: Tensor, progress: float = 0.0,
                    **extra: Any) -> Tensor:

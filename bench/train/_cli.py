@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from bench.errors import LossbenchError
@@ -121,14 +122,23 @@ def check_out(out: str) -> Path:
     return path
 
 
-def _params(items: list[str], flag: str, names: list[str]) -> dict[str, dict]:
-    """``[LOSS:]NAME=VALUE`` flags -> {loss or '*': {name: value}}."""
+def _params(items: list[str], flag: str, names: list[str],
+            registered: Collection[str] = ()) -> dict[str, dict]:
+    """``[LOSS:]NAME=VALUE`` flags -> {loss or '*': {name: value}}.
+
+    A scope in ``registered`` but not in ``names`` (``--loss-param trunc_gce:...`` in a job
+    without trunc_gce) is ignored: a study gives a dataset's loss parameters to each of its
+    jobs, and jobs may split the losses. Any other unknown scope is an error.
+    """
     from bench.spec import parse_param
 
     out: dict[str, dict] = {}
     for item in items:
         scope, sep, rest = item.partition(":")
         target, text = (scope, rest) if sep and "=" not in scope else ("*", item)
+        if target != "*" and target not in names and target in registered:
+            parse_param(text, flag)  # still one line for a malformed NAME=VALUE
+            continue
         if target != "*" and target not in names:
             raise LossbenchError(f"{flag} {item!r}: {target!r} is not one of {', '.join(names)}")
         key, value = parse_param(text, flag)
@@ -188,10 +198,12 @@ FLAG_OF = {"lr": "--lrs", "epochs": "--epochs", "batch_size": "--batch-size",
 
 def specs_from_args(args: argparse.Namespace, n_folds: int):
     """The grid the flags describe, as RunSpecs (models x losses x lrs x seeds x folds)."""
+    from bench.losses import list_losses
     from bench.spec import RunSpec, parse_method
 
     methods = [parse_method(m) for m in args.losses]
-    loss_params = _params(args.loss_param, "--loss-param", [loss for loss, _ in methods])
+    loss_params = _params(args.loss_param, "--loss-param", [loss for loss, _ in methods],
+                          list_losses())
     model_params = _params(args.model_param, "--model-param", args.model)
     folds = args.folds if args.folds is not None else list(range(n_folds))
     bad = [f for f in folds if not 0 <= f < n_folds]
@@ -317,6 +329,10 @@ def run(args: argparse.Namespace) -> int:
     if iterations:  # specs with eval_every: one row per model per record (IterationLog)
         write_csv(out / "iterations.csv", pd.concat(iterations, ignore_index=True),
                   float_format=FLOAT_FORMAT)
+    transitions = [r.transitions for r in results if getattr(r, "transitions", None) is not None]
+    if transitions:  # forward's T-hat of each (noise, seed), beside the true T
+        write_csv(out / "transitions.csv", pd.concat(transitions, ignore_index=True),
+                  float_format=FLOAT_FORMAT)
     write_json(out / "config.json", job_config(args, specs, dataset, results, models,
                                                time.time() - started))
     print(f"wrote {out}/summary.csv ({len(summary)} rows), epochs.csv "
@@ -337,6 +353,7 @@ def job_config(args, specs, dataset, results, models, wall: float) -> dict:
                                                 "seed", "fold")}
     folds = sorted({s.fold for s in specs})
     n_per_model = len(specs) // len(models)
+    selection = _selection(dataset, specs)
     noise = {"noise": [dict(n) for n in dict.fromkeys(s.noise for s in specs)]} \
         if any(s.noise for s in specs) else {}
     return {
@@ -350,7 +367,7 @@ def job_config(args, specs, dataset, results, models, wall: float) -> dict:
                  if k not in ("epochs", "batch_size", "optimizer", "momentum", "protocol",
                               "threads")},
         "n_samples": int(dataset.X.shape[0]), "n_features": int(dataset.X[0].size),
-        "n_classes": int(dataset.n_classes),
+        "n_classes": int(dataset.n_classes), **selection,
         "torch": torch.__version__, "python": platform.python_version(),
         "n_folds": len(folds), "n_models_per_arch": n_per_model,
         "per_model_losses": results[0].info["per_model_losses"],
@@ -360,3 +377,20 @@ def job_config(args, specs, dataset, results, models, wall: float) -> dict:
                                                                       strict=True)},
         "model_steps": {m: r.info["model_steps"] for m, r in zip(models, results, strict=True)},
     }
+
+
+def _selection(dataset, specs) -> dict:
+    """``{"metric": ..., "selection": ...}`` when the job departs from the UCI defaults (epoch
+    and lr by validation accuracy): a dataset with an official metric, a last-epoch protocol.
+    Absent otherwise, so the UCI jobs' config.json stays as it was."""
+    from bench.data import protocol_epoch
+    from bench.train._metrics import dataset_score
+
+    score = dataset_score(dataset)
+    epoch = protocol_epoch(specs[0].protocol)
+    if score is None and epoch == "best":
+        return {}
+    by = "val_score" if score is not None else "val_acc"
+    rule = (f"best epoch and lr by {by}" if epoch == "best"
+            else f"last epoch; lr by {by} there")
+    return {"metric": score or "accuracy", "selection": rule}

@@ -14,7 +14,9 @@ class TrainContext:
 
     ``train_logits()``: float32 logits ``[n_train, C]`` of the current model on the training
     set (eval mode, no grad, training-set order of ``train_targets``), e.g. truncated Lq's
-    pruning. ``reference_probs(loss_id)``: softmax ``[n_train, C]`` on the training set of a
+    pruning with ``prune_with="current"``. ``best_train_logits()``: the same for the model
+    at the best validation accuracy so far (needs {"best_model"}: the GCE paper's pruning).
+    ``reference_probs(loss_id)``: softmax ``[n_train, C]`` on the training set of a
     model trained with ``loss_id`` under the same spec (forward correction's first stage).
     """
 
@@ -23,3 +25,4 @@ class TrainContext:
     train_targets: torch.Tensor
     train_logits: Callable[[], torch.Tensor]
     reference_probs: Callable[[str], torch.Tensor]
+    best_train_logits: Callable[[], torch.Tensor]

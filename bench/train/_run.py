@@ -10,6 +10,14 @@ fill the same ``[E, S, L, R]`` arrays (epoch, seed, slot, lr), so the tables, th
 and the files are the same whichever trainer ran, and a log line says which one did. When any
 spec has noise, every row gets ``noise_kind``, ``noise_rate`` and ``noise_realised_train``
 (clean rows: ``none``, 0, 0); a job without noise gets no noise columns.
+
+Forward correction with an estimated T (``forward`` without ``T``; Patrini et al. 2017, the
+GCE paper's "Forward T-hat") is two runs: when the grid holds CE at the same noise level, the
+stack trains CE first, T-hat of each (noise, seed) is estimated from the training-set softmax
+of the CE model the protocol selects (best lr, best validation epoch, on the noisy validation
+labels), and a second stack trains forward with it; the estimates are returned as the
+``transitions`` table (one row per matrix entry, beside the true T). Without CE in the grid
+the per-model trainer trains its own reference (``TrainContext.reference_probs``).
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ from bench.spec import RunSpec, varying_keys
 from bench.train._tables import epochs_table, iterations_table, summary_table
 
 TRAINERS = ("auto", "stacked", "torch")
-STACKED_NEEDS = frozenset({"sample_weights", "lr_multiplier"})
+REFERENCE_LOSS = "ce"  # the model forward's T-hat is estimated from
+STACKED_NEEDS = frozenset({"sample_weights", "lr_multiplier", "best_model"})
 # spec values the stacked engine implements; any other value sends the grid to torch
 _STACKED_SPEC = {"nesterov": False, "weight_decay": 0.0, "schedule": "constant",
                  "augment": "none", "amp": False, "eval_every": 0, "save_predictions_at": ()}
@@ -46,6 +55,7 @@ class RunResult:
     summary: pd.DataFrame
     info: dict = field(default_factory=dict)
     iterations: pd.DataFrame | None = None  # eval_every records (torch trainer), else None
+    transitions: pd.DataFrame | None = None  # forward's T-hat estimates (stacked), else None
 
 
 def grid_key(spec: RunSpec) -> RunSpec:
@@ -86,15 +96,16 @@ def _freest_cuda() -> str:
 
 
 def stacked_refusal(spec: RunSpec, loss, input_shape: tuple[int, ...],
-                    n_classes: int) -> str | None:
-    """Why the stacked engine cannot train this spec (None: it can)."""
+                    n_classes: int, provided: frozenset[str] = STACKED_NEEDS) -> str | None:
+    """Why the stacked engine cannot train this spec (None: it can), given the loss needs
+    it ``provided``."""
     from bench.models import stacked_form
 
     form = stacked_form(spec.model, input_shape=input_shape, n_classes=n_classes,
                         **dict(spec.model_params))
     if form is None or form.n_layers not in (1, 2):
         return f"model {spec.model!r} is not stackable"
-    extra = set(loss.needs) - STACKED_NEEDS
+    extra = set(loss.needs) - provided
     if extra:
         return f"loss {spec.method!r} needs {sorted(extra)}"
     for key, value in _STACKED_SPEC.items():
@@ -163,25 +174,92 @@ class _Grid:
                          for seed in self.seeds])
 
 
-def _stacked_arrays(grid: _Grid, slots, dataset, on_epoch):
+def _stacked_arrays(grid: _Grid, slots, dataset, on_epoch, reference=(), losses=None):
+    from bench.train._metrics import dataset_score
     from bench.train._stack import StackSpec, train_stack
 
     first = grid.spec_of[slots[0]]
-    spec = StackSpec(arch=first.model, losses=[grid.losses[slot] for slot in slots],
+    losses = losses or [grid.losses[slot] for slot in slots]
+    methods = list(dict.fromkeys(method for method, _ in slots))
+    spec = StackSpec(arch=first.model, losses=losses,
                      lrs=grid.lrs, seeds=grid.seeds, epochs=first.epochs,
                      batch_size=first.batch_size, optimizer=first.optimizer,
-                     momentum=first.momentum, fold=first.fold)
+                     momentum=first.momentum, fold=first.fold, score=dataset_score(dataset),
+                     slot_groups=[methods.index(method) for method, _ in slots])
     return train_stack(spec, dataset.X, grid.stacked_labels(slots, dataset), dataset.n_classes,
-                       grid.split, on_epoch=on_epoch)
+                       grid.split, on_epoch=on_epoch,
+                       reference=[slots.index(r) for r in reference])
+
+
+def _reference_slot(grid: _Grid, slot: tuple) -> tuple:
+    """The CE slot at ``slot``'s noise level (forward's first stage)."""
+    return REFERENCE_LOSS, slot[1]
+
+
+def _estimated_transitions(grid: _Grid, slots, arrays, refs, dataset, log) -> dict:
+    """T-hat per (noise, seed) from the reference (CE) models the protocol selects: the best
+    lr at each one's best validation epoch (``bench.train._select``), whose best-validation
+    weights gave ``arrays["reference_probs"]``; returns {(noise, seed): (T-hat, lr, epoch)}."""
+    from bench.losses._noisy import estimate_transition_matrix
+    from bench.train._select import best_epochs, best_lrs
+
+    probs = arrays.pop("reference_probs")  # [S, J, R, n_train, C]
+    out = {}
+    for j, ref in enumerate(refs):
+        li = slots.index(ref)
+        for si, seed in enumerate(grid.seeds):
+            val = arrays["val_acc"][:, si, li, :]  # [E, R]
+            epochs = best_epochs(val)
+            at_best = np.array([val[e, r] if e >= 0 else np.nan for r, e in enumerate(epochs)])
+            r = int(best_lrs(at_best))
+            if r < 0:
+                log(f"forward: every CE reference run diverged ({ref[1] or 'clean'}, seed "
+                    f"{seed}); T-hat = identity (plain CE)")
+                out[(ref[1], seed)] = (np.eye(dataset.n_classes), np.nan, -1)
+                continue
+            T_hat = estimate_transition_matrix(probs[si, j, r]).numpy()
+            out[(ref[1], seed)] = (T_hat, grid.lrs[r], int(epochs[r]))
+    return out
+
+
+def _forward_hat_losses(grid: _Grid, slots, estimates) -> list:
+    """forward losses holding one T-hat per seed (``[S, 1, C, C]``: the stack's seed axis)."""
+    from bench.train._labels import build_loss
+
+    out = []
+    for slot in slots:
+        spec = grid.spec_of[slot]
+        stack = np.stack([estimates[(slot[1], seed)][0] for seed in grid.seeds])[:, None]
+        out.append(build_loss(spec.replace(loss_params={**dict(spec.loss_params),
+                                                        "T": stack})))
+    return out
+
+
+def _transitions_table(grid: _Grid, dataset, first: RunSpec, estimates) -> pd.DataFrame:
+    """One row per entry of each T-hat, beside the true T it estimates."""
+    from bench.train._labels import noise_of
+
+    rows = []
+    for (noise, seed), (T_hat, lr, epoch) in estimates.items():
+        kind, rate, _ = noise_of(grid.spec_of[(REFERENCE_LOSS, noise)])
+        T = grid.labels[(noise, seed)].T
+        for i in range(T.shape[0]):
+            for j in range(T.shape[1]):
+                rows.append({"dataset": dataset.name, "arch": first.model, "fold": first.fold,
+                             "seed": seed, "noise_kind": kind, "noise_rate": rate,
+                             "reference": REFERENCE_LOSS, "reference_lr": lr,
+                             "reference_epoch": epoch + 1, "i": i, "j": j,
+                             "T_true": float(T[i, j]), "T_hat": float(T_hat[i, j])})
+    return pd.DataFrame(rows)
 
 
 def make_augment(spec: RunSpec, dataset, split):
     """The spec's named augmentation, normalised with the training part's channel stats."""
     if spec.augment == "none":
         return None
-    from bench.augment import channel_stats, get_augment
+    from bench.augment import augment_stats, get_augment
 
-    mean, std = channel_stats(dataset.X[np.sort(split[0])])
+    mean, std = augment_stats(spec.augment, dataset.X[np.sort(split[0])])
     return get_augment(spec.augment, input_shape=dataset.input_shape, mean=mean, std=std)
 
 
@@ -221,6 +299,8 @@ def train_specs(specs: Sequence[RunSpec], dataset, *, trainer: str = "auto",
                 on_epoch: Callable[[int], None] | None = None,
                 checkpoint_dir: Path | None = None) -> RunResult:
     """Train every spec on ``dataset`` (all specs name it); tables as ``lossbench train``."""
+    from bench.data import protocol_epoch
+
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if trainer not in TRAINERS:
         raise LossbenchError(f"--trainer: expected one of {', '.join(TRAINERS)}; got {trainer!r}")
@@ -228,16 +308,20 @@ def train_specs(specs: Sequence[RunSpec], dataset, *, trainer: str = "auto",
     extra_keys = [k for k in varying_keys(specs) if k not in (*BASE_KEYS, "arch", "method")
                   and not (noisy and k.startswith("noise_"))]
     noise_keys = _noise_columns(specs) if noisy else []
-    epoch_frames, summary_frames, iteration_frames = [], [], []
+    epoch_frames, summary_frames, iteration_frames, transition_frames = [], [], [], []
     started, n_steps, used = time.perf_counter(), 0, {}
     for group in group_specs(specs):
         grid = _Grid(group, dataset)
         first = group[0]
-        by_path: dict[str, list[tuple]] = {"stacked": [], "torch": []}
+        by_path: dict[str, list[tuple]] = {"stacked": [], "stacked_hat": [], "torch": []}
         for slot in grid.slots:
             spec = grid.spec_of[slot]
             why = stacked_refusal(spec, grid.losses[slot], dataset.input_shape,
                                   dataset.n_classes)
+            if why and trainer != "torch" and _two_stage(grid, slot, dataset):
+                by_path["stacked_hat"].append(slot)
+                used[spec.method] = "stacked"
+                continue
             if trainer == "stacked" and why:
                 raise LossbenchError(f"--trainer stacked cannot train {spec.method!r}: {why}")
             path = "torch" if trainer == "torch" or why else "stacked"
@@ -245,11 +329,22 @@ def train_specs(specs: Sequence[RunSpec], dataset, *, trainer: str = "auto",
             if path == "torch" and trainer == "auto" and spec.method not in used:
                 log(f"{spec.method}: torch trainer (stacked engine cannot: {why})")
             used[spec.method] = path
+        for path in ("stacked", "stacked_hat"):  # a method's slots side by side: one group
+            by_path[path] = _by_method(by_path[path])
+        refs = list(dict.fromkeys(_reference_slot(grid, s) for s in by_path["stacked_hat"]))
+        estimates = {}
         for path, slots in by_path.items():
             if not slots:
                 continue
             if path == "stacked":
-                arrays = _stacked_arrays(grid, slots, dataset, on_epoch)
+                arrays = _stacked_arrays(grid, slots, dataset, on_epoch, reference=refs)
+                if refs:
+                    estimates = _estimated_transitions(grid, slots, arrays, refs, dataset, log)
+                    transition_frames.append(_transitions_table(grid, dataset, first,
+                                                                estimates))
+            elif path == "stacked_hat":
+                arrays = _stacked_arrays(grid, slots, dataset, on_epoch,
+                                         losses=_forward_hat_losses(grid, slots, estimates))
             else:
                 arrays = _torch_arrays(grid, slots, dataset, on_epoch, checkpoint_dir, log)
             names = [grid.names[slot] for slot in slots]
@@ -260,8 +355,9 @@ def train_specs(specs: Sequence[RunSpec], dataset, *, trainer: str = "auto",
                 if noisy:
                     table = _with_noise(table, grid, slots, noise_keys)
                 iteration_frames.append(_with_keys(table, grid, extra_keys))
+            summary = summary_table(arrays, *args, epoch_rule=protocol_epoch(first.protocol))
             for frames, table in ((epoch_frames, epochs_table(arrays, *args)),
-                                  (summary_frames, summary_table(arrays, *args))):
+                                  (summary_frames, summary)):
                 if noisy:
                     table = _with_noise(table, grid, slots, noise_keys)
                 frames.append(_with_keys(table, grid, extra_keys))
@@ -279,7 +375,31 @@ def train_specs(specs: Sequence[RunSpec], dataset, *, trainer: str = "auto",
             "per_model_losses": [m for m, p in used.items() if p == "torch"]}
     iterations = (_ordered(pd.concat(iteration_frames, ignore_index=True),
                            [*keys, "lr", "iteration"], order) if iteration_frames else None)
-    return RunResult(epochs, summary, info, iterations)
+    transitions = (pd.concat(transition_frames, ignore_index=True) if transition_frames
+                   else None)
+    return RunResult(epochs, summary, info, iterations, transitions)
+
+
+def _by_method(slots: list[tuple]) -> list[tuple]:
+    """Slots reordered so each method's slots (its noise levels) are contiguous, methods in
+    first-seen order: the stack calls each method's loss once per step for all of them."""
+    methods = list(dict.fromkeys(method for method, _ in slots))
+    return sorted(slots, key=lambda slot: methods.index(slot[0]))
+
+
+def _two_stage(grid: _Grid, slot: tuple, dataset) -> bool:
+    """Whether forward-with-T-hat ``slot`` trains stacked after the grid's CE at its noise:
+    it only lacks a transition matrix, and that CE slot is itself stackable."""
+    loss = grid.losses[slot]
+    if "transition_matrix" not in loss.needs:
+        return False
+    ref = _reference_slot(grid, slot)
+    if ref not in grid.slots:
+        return False
+    shape, C = dataset.input_shape, dataset.n_classes
+    return (stacked_refusal(grid.spec_of[slot], loss, shape, C,
+                            STACKED_NEEDS | {"transition_matrix"}) is None
+            and stacked_refusal(grid.spec_of[ref], grid.losses[ref], shape, C) is None)
 
 
 def _noise_row(spec: RunSpec) -> dict:

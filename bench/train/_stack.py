@@ -33,7 +33,7 @@ import torch
 
 from bench.errors import LossbenchError
 from bench.models import create_model, stacked_form
-from bench.train._metrics import metric_names, metric_sums
+from bench.train._metrics import check_score, metric_means, metric_names, metric_sums
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 EVAL_CHUNK_FLOATS = 1 << 18  # floats per evaluation chunk (1 MB: metric passes stay in cache)
@@ -56,6 +56,10 @@ class StackSpec:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     fold: int = 0
+    # a group id per slot: consecutive slots with one id (the same method on other labels,
+    # e.g. one loss at every noise level) share one loss call per step; None: one call each
+    slot_groups: Sequence[int] | None = None
+    score: str | None = None  # the dataset's official metric (bench.train._metrics.SCORES)
 
 
 def order_generator(seed: int, fold: int) -> torch.Generator:
@@ -79,6 +83,21 @@ def _loss_grad(loss, logits, target, progress, **extra):
         values = loss.per_sample(z, target, progress, **extra)
         (grad,) = torch.autograd.grad(values.sum(), z)
     return values.detach(), grad
+
+
+def _slot_groups(ids: Sequence[int] | None, L: int) -> list[tuple[int, int]]:
+    """Runs ``(start, stop)`` of consecutive slots with one group id (each slot alone
+    without ids)."""
+    if ids is None:
+        return [(li, li + 1) for li in range(L)]
+    if len(ids) != L:
+        raise LossbenchError(f"StackSpec.slot_groups: expected {L} ids; got {len(ids)}")
+    out, start = [], 0
+    for li in range(1, L + 1):
+        if li == L or ids[li] != ids[start]:
+            out.append((start, li))
+            start = li
+    return out
 
 
 def init_params(arch: str, n_in: int, n_out: int, seed: int) -> list[torch.Tensor]:
@@ -126,9 +145,9 @@ class _Buffers:
         self.g = torch.empty_like(self.logits)  # log-softmax, then d(loss)/d(logits)
         self.g3 = self.g.view(S * M, b, C)
         self.p, self.c, self.cneg = (torch.empty(shape) for _ in range(3))
-        # each loss's coefs [S, R, b] (a view of c, which it writes)
-        lm = self.c.view(S, L, R, b) if stack.mlp else self.c.view(S, b, L, R).movedim(1, 3)
-        self.c_lm = lm.unbind(1)
+        # the losses' coefs [S, L, R, b] (a view of c; each slot group writes its slice)
+        self.c_lm = self.c.view(S, L, R, b) if stack.mlp else \
+            self.c.view(S, b, L, R).movedim(1, 3)
         # 1/b as a 0-dim float32 tensor: the same product as the Python float, without the
         # per-op cast of a wrapped scalar
         self.inv_b = torch.tensor(1.0 / b, dtype=torch.float32)
@@ -139,6 +158,7 @@ class Stack:
 
     def __init__(self, spec: StackSpec, n_in: int, n_classes: int):
         self.spec = spec
+        self.score = check_score(spec.score, "StackSpec.score")
         S, L, R = len(spec.seeds), len(spec.losses), len(spec.lrs)
         self.S, self.L, self.R, self.M = S, L, R, L * R
         self.I, self.C = n_in, n_classes
@@ -182,6 +202,7 @@ class Stack:
         self.neg_lrs = self._views(self.flat_neg_lr, shapes)
         # losses given by f(log p_y) share one log-softmax per step (see train_epoch)
         self.fused = [li for li, loss in enumerate(spec.losses) if loss.depends_on_target_prob]
+        self.groups = _slot_groups(spec.slot_groups, L)  # (start, stop) runs of slots
         self.n_steps = 0
         self.diverged = torch.zeros(S, L, R, dtype=torch.bool)
         # per-training-sample weights [S, R, n_train] of losses that need them (truncated Lq)
@@ -193,6 +214,41 @@ class Stack:
         self._momentum = torch.tensor(spec.momentum, dtype=torch.float32) \
             if spec.momentum else None
         self._store: torch.Tensor | None = None  # log p_y of the epoch [S, M, n]
+        # each model's weights at its best validation accuracy so far (ties: later epoch),
+        # kept when a loss prunes with them or a reference model is asked for
+        self.best_flat: torch.Tensor | None = None
+        self.best_val = torch.full((S, L, R), -math.inf, dtype=torch.float64)
+        self._model_ids: torch.Tensor | None = None
+
+    def keep_best(self) -> None:
+        """Start keeping each model's best-validation weights (``note_val``)."""
+        if self.best_flat is None:
+            self.best_flat = self.flat.clone()
+            self._model_ids = self._flat_model_ids()
+
+    def _flat_model_ids(self) -> torch.Tensor:
+        """The model number ``(s * L + l) * R + r`` of every element of the flat buffer."""
+        S, L, R = self.S, self.L, self.R
+        ids = torch.empty(self.flat.numel(), dtype=torch.int64)
+        grid = torch.arange(S * L * R).view(S, L, R)
+        for i, view in enumerate(self._views(ids, [p.shape for p in self.params])):
+            v = self._model_view(i, view)
+            shape = [1] * v.dim()
+            for d, size in zip(self._model_dims(i), (S, L, R), strict=True):
+                shape[d] = size
+            v.copy_(grid.view(shape).expand(v.shape))
+        return ids
+
+    def note_val(self, flats: torch.Tensor, val_acc: np.ndarray) -> None:
+        """Update the best weights from kept epochs ``flats`` ``[K, P]`` and their validation
+        accuracies ``val_acc`` ``[K, S, L, R]`` (NaN: diverged, never best), in epoch order."""
+        for k in range(flats.shape[0]):
+            val = torch.from_numpy(np.nan_to_num(val_acc[k], nan=-math.inf))
+            better = (val >= self.best_val) & torch.isfinite(val)
+            if bool(better.any()):
+                self.best_val = torch.where(better, val, self.best_val)
+                mask = better.reshape(-1)[self._model_ids]
+                self.best_flat = torch.where(mask, flats[k], self.best_flat)
 
     @staticmethod
     def _views(flat: torch.Tensor, shapes) -> list[torch.Tensor]:
@@ -211,17 +267,19 @@ class Stack:
             return t.view(S, t.shape[1], L, R, self.O)
         return t.view(S, L, R, *t.shape[2:])
 
-    def forward(self, x: torch.Tensor):
-        """Logits ``[S, M, n, C]`` for inputs ``x`` ``[S, n, I]`` or ``[n, I]``; and hidden."""
+    def forward(self, x: torch.Tensor, flat: torch.Tensor | None = None):
+        """Logits ``[S, M, n, C]`` for inputs ``x`` ``[S, n, I]`` or ``[n, I]``; and hidden.
+        ``flat``: other weights of the stack's layout (e.g. ``best_flat``), else the current."""
         S, M, O = self.S, self.M, self.O
-        W1, b1 = self.params[0], self.params[1]
+        params = self.params if flat is None else [p[0] for p in self._param_views(flat[None])]
+        W1, b1 = params[0], params[1]
         z = torch.matmul(x, W1).add_(b1) if x.dim() == 2 else torch.baddbmm(b1, x, W1)
         n = z.shape[1]
         z = z.view(S, n, M, O).transpose(1, 2)  # [S, M, n, O]
         if not self.mlp:
             return z, None
         h = torch.clamp_min(z, 0.0, out=z.new_empty(z.shape))  # ReLU, contiguous [S, M, n, O]
-        return torch.matmul(h, self.params[2]).add_(self.params[3]), h
+        return torch.matmul(h, params[2]).add_(params[3]), h
 
     # -- training ---------------------------------------------------------------------------
     def _buffers_for(self, b: int) -> _Buffers:
@@ -260,25 +318,32 @@ class Stack:
         stores = (store.unsqueeze(-1) if mlp else store.transpose(1, 2).unsqueeze(-1)).split(
             B, sample_dim)
         store_lm = store.view(S, L, R, n)  # each loss's slice [S, R, n]
-        # this epoch's order of each weighted loss's per-sample weights: [S, R, n] per batch
+        # this epoch's order of each weighted loss's per-sample weights: [S, R, n]
         wp = {li: torch.stack([w[si][:, p] for si, p in enumerate(perms)])
               for li, w in self.sample_weights.items()}
-        wps = {li: w.split(B, 2) for li, w in wp.items()}
         fused = self.fused
-        other = [li for li in range(L) if li not in fused]
         # losses whose coef is a + b p_y at this progress (the CE/EL mixes): one addcmul
-        affine = {li: losses[li].affine_coef(progress) for li in fused if li not in wps}
+        affine = {li: losses[li].affine_coef(progress) for li in fused if li not in wp}
         mix = [li for li, ab in affine.items() if ab is not None]
-        fused_rest = [li for li in fused if li not in mix]
-        rest_lpy = {li: store_lm[:, li].split(B, 2) for li in fused_rest}  # [S, R, b]
+        # the other losses, one call per slot group: (start, stop, loss, per-batch inputs)
+        rest = [(a, z) for a, z in self.groups if a in fused and a not in mix]
+        rest_lpy = {a: store_lm[:, a:z].split(B, 3) for a, z in rest}  # [S, Lg, R, b]
+        rest_w = {a: torch.stack([wp[li] for li in range(a, z)], 1).split(B, 3)
+                  for a, z in rest if a in wp}
         if mix:
             ab = torch.zeros(2, L)
             for li in mix:
                 ab[:, li] = torch.tensor(affine[li])
             shape = (1, M, 1, 1) if mlp else (1, 1, M, 1)
             alpha, beta = (v.repeat_interleave(R).view(shape) for v in ab)
-        other_targets = {li: yp[:, min(li, yp.shape[1] - 1), None, :].expand(S, R, n).split(B, 2)
-                         for li in other}
+        other = [(a, z, self._group_loss(a, z)) for a, z in self.groups if a not in fused]
+        # a lone slot's loss sees [S, R, b, C] as before; a group's [S, Lg, R, b, C]
+        other = [(a, z, loss, slice(a, z) if z - a > 1 else a) for a, z, loss in other]
+        lone = {a: slice(None) if z - a > 1 else 0 for a, z, _, _ in other}
+        other_targets = {a: self._slot_targets(yp, a, z)[:, lone[a]].split(B, -1)
+                         for a, z, _, _ in other}
+        other_w = {a: torch.stack([wp[li] for li in range(a, z)], 1)[:, lone[a]].split(B, -1)
+                   for a, z, _, _ in other if a in wp}
         loss_sum = torch.zeros(S, L, R)
         params, grads = self.params, self.grads
         W1, b1, gW1, gb1 = params[0], params[1], grads[0], grads[1]
@@ -307,19 +372,19 @@ class Stack:
                 c = buf.c
                 if mix:  # alpha + beta p_y for every CE/EL mix at once
                     torch.addcmul(alpha, beta, torch.exp(logp_y, out=buf.p), out=c)
-                for li in fused_rest:
-                    extra = {"sample_weights": wps[li][k]} if li in wps else {}
-                    buf.c_lm[li].copy_(losses[li].coef(rest_lpy[li][k], progress, **extra))
+                for a, z in rest:
+                    extra = {"sample_weights": rest_w[a][k]} if a in rest_w else {}
+                    buf.c_lm[:, a:z].copy_(losses[a].coef(rest_lpy[a][k], progress, **extra))
                 c.mul_(inv_b)  # 1/b: each model's batch mean
                 g.exp_().mul_(c).scatter_add_(-1, idx, torch.neg(c, out=buf.cneg))
             if other:
                 lg, gv = self._loss_major(logits), self._loss_major(g)  # [S, L, R, b, C] views
-                for li in other:
-                    extra = {"sample_weights": wps[li][k]} if li in wps else {}
-                    values, grad = _loss_grad(losses[li], lg[:, li], other_targets[li][k],
+                for a, _z, loss, at in other:
+                    extra = {"sample_weights": other_w[a][k]} if a in other_w else {}
+                    values, grad = _loss_grad(loss, lg[:, at], other_targets[a][k],
                                               progress, **extra)
-                    loss_sum[:, li] += values.mean(-1)
-                    gv[:, li] = grad * inv_b
+                    loss_sum[:, at] += values.mean(-1)
+                    gv[:, at] = grad * inv_b
             # backward: parameter gradients of each model's batch-mean loss
             if mlp:
                 torch.bmm(buf.h3t, buf.g3, out=gW2_3)
@@ -344,6 +409,19 @@ class Stack:
                 values = losses[li].value(logp_y_all[:, li], progress, **extra)
                 loss_sum[:, li] = values @ per_sample
         return loss_sum / n_batches
+
+    def _group_loss(self, a: int, z: int):
+        """One loss object for slots a..z-1 (same method): the slot's own loss for one slot,
+        else ``stack_slots`` of the group's losses (e.g. forward with one T per slot)."""
+        losses = self.spec.losses[a:z]
+        merged = losses[0].stack_slots(losses) if z - a > 1 else None
+        return losses[0] if merged is None else merged
+
+    def _slot_targets(self, yp: torch.Tensor, a: int, z: int) -> torch.Tensor:
+        """Labels ``[S, z - a, R, n]`` of slots a..z-1 from ``yp`` ``[S, L or 1, n]`` (a
+        view: the slots' labels expanded over the lrs)."""
+        y = yp[:, a:z] if yp.shape[1] > 1 else yp
+        return y[:, :, None, :].expand(self.S, z - a, self.R, yp.shape[2])
 
     def _model_targets(self, y: torch.Tensor, sample_dim: int) -> torch.Tensor:
         """Labels ``[S or 1, L or 1, n]`` (one row per slot, or shared) as one per model:
@@ -381,27 +459,52 @@ class Stack:
         denom = (v.sqrt() / bc2_sqrt).add_(self.spec.eps)
         p.addcmul_(buf / denom, neg_lr / bc1)
 
+    def prunes_at(self, epoch: int, n_epochs: int) -> list[int]:
+        """Slots whose per-sample weights are recomputed at the start of ``epoch``."""
+        return [li for li in self.weighted if epoch in self.spec.losses[li].prune_epochs(n_epochs)]
+
     @torch.no_grad()
     def update_sample_weights(self, Xtr: torch.Tensor, ytr: torch.Tensor, epoch: int,
                               n_epochs: int) -> None:
-        """Recompute per-sample weights (truncated Lq pruning) from the current models and
-        the labels they train on (``ytr`` ``[S or 1, L or 1, n]``)."""
+        """Recompute per-sample weights (truncated Lq pruning) from each model's best-
+        validation weights so far (``prune_with="best"``; ``note_val`` must be up to date) or
+        its current weights, against the labels it trains on (``ytr`` ``[S or 1, L or 1, n]``)."""
         n = Xtr.shape[0]
         for li in self.weighted:  # the GCE paper starts with every weight at 1
             self.sample_weights.setdefault(li, torch.ones(self.S, self.R, n))
-        due = [li for li in self.weighted if epoch in self.spec.losses[li].prune_epochs(n_epochs)]
+        due = self.prunes_at(epoch, n_epochs)
         if not due:
             return
+        by_source: dict[str, list[int]] = {}
+        for li in due:
+            source = getattr(self.spec.losses[li], "prune_with", "current")
+            by_source.setdefault(source if self.best_flat is not None else "current",
+                                 []).append(li)
+        chunk = max(1, EVAL_CHUNK_FLOATS // max(self.S * self.M * max(self.O, self.C), 1))
+        for source, slots in by_source.items():
+            flat = self.best_flat if source == "best" else None
+            for a in range(0, n, chunk):
+                logits, _ = self.forward(Xtr[a:a + chunk], flat)
+                b = logits.shape[2]
+                lg = logits.view(self.S, self.L, self.R, b, self.C)
+                for li in slots:
+                    y = ytr[:, min(li, ytr.shape[1] - 1), None, a:a + chunk]  # [S or 1, 1, b]
+                    target = y.expand(self.S, self.R, b)
+                    w = self.spec.losses[li].sample_weights_from(lg[:, li], target)
+                    self.sample_weights[li][:, :, a:a + chunk] = w.to(torch.float32)
+
+    @torch.no_grad()
+    def best_probs(self, X: torch.Tensor, slots: Sequence[int]) -> torch.Tensor:
+        """Softmax ``[S, len(slots), R, n, C]`` of each model's best-validation weights on
+        ``X`` (forward correction's first stage: T-hat from the CE models)."""
+        n = X.shape[0]
+        out = torch.empty(self.S, len(slots), self.R, n, self.C)
         chunk = max(1, EVAL_CHUNK_FLOATS // max(self.S * self.M * max(self.O, self.C), 1))
         for a in range(0, n, chunk):
-            logits, _ = self.forward(Xtr[a:a + chunk])
-            b = logits.shape[2]
-            lg = logits.view(self.S, self.L, self.R, b, self.C)
-            for li in due:
-                y = ytr[:, min(li, ytr.shape[1] - 1), None, a:a + chunk]  # [S or 1, 1, b]
-                target = y.expand(self.S, self.R, b)
-                w = self.spec.losses[li].sample_weights_from(lg[:, li], target)
-                self.sample_weights[li][:, :, a:a + chunk] = w.to(torch.float32)
+            logits, _ = self.forward(X[a:a + chunk], self.best_flat)
+            lg = logits.view(self.S, self.L, self.R, -1, self.C)
+            out[..., a:a + chunk, :] = torch.softmax(lg[:, list(slots)], -1)
+        return out
 
     # -- divergence -------------------------------------------------------------------------
     def check_divergence(self, train_loss: torch.Tensor) -> torch.Tensor:
@@ -470,12 +573,13 @@ class Stack:
                 zt = z.view(K, S, b, M, O).transpose(2, 3)
                 h = torch.clamp_min(zt, 0.0, out=zt.new_empty(zt.shape))  # [K, S, M, b, O]
                 logits = torch.matmul(h, rest[0]).add_(rest[1])  # [K, S, M, b, C]
-                sums = metric_sums(logits, self._model_targets(yc, 2), C)
+                sums = metric_sums(logits, self._model_targets(yc, 2), C, score=self.score)
             else:  # batch-major [K, S, b, M, C]: the contiguous matmul output
                 logits = z.view(K, S, b, M, C)
-                sums = metric_sums(logits, self._model_targets(yc, 1), C, sample_dim=2)
+                sums = metric_sums(logits, self._model_targets(yc, 1), C, sample_dim=2,
+                                   score=self.score)
             total = sums if total is None else total + sums
-        return (total / n).view(K, self.S, self.L, self.R, -1)
+        return metric_means(total, n, C, self.score).view(K, self.S, self.L, self.R, -1)
 
     @torch.no_grad()
     def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -489,23 +593,29 @@ class Stack:
             yc = y[..., a:a + chunk]
             if self.mlp:  # [S, M, b, C]
                 logits, _ = self.forward(X[a:a + chunk])
-                sums = metric_sums(logits, self._model_targets(yc, 2), self.C)
+                sums = metric_sums(logits, self._model_targets(yc, 2), self.C,
+                                   score=self.score)
             else:  # linear, batch-major [S, b, M, C]: the contiguous matmul output
                 z = torch.matmul(X[a:a + chunk], self.params[0]).add_(self.params[1])
                 logits = z.view(self.S, -1, self.M, self.C)
-                sums = metric_sums(logits, self._model_targets(yc, 1), self.C, sample_dim=1)
+                sums = metric_sums(logits, self._model_targets(yc, 1), self.C, sample_dim=1,
+                                   score=self.score)
             total = sums if total is None else total + sums
-        return (total / n).view(self.S, self.L, self.R, -1)
+        return metric_means(total, n, self.C, self.score).view(self.S, self.L, self.R, -1)
 
 
 def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
                 split: tuple[np.ndarray, np.ndarray, np.ndarray],
-                on_epoch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+                on_epoch: Callable[[int], None] | None = None,
+                reference: Sequence[int] = ()) -> dict[str, np.ndarray]:
     """Train the stack; per-epoch arrays ``[E, S, L, R]`` keyed ``train_loss``, ``diverged``,
-    and ``<split>_<metric>`` for split in train/val/test (NaN from a model's divergence on).
+    and ``<split>_<metric>`` for split in train/val/test (NaN from a model's divergence on);
+    with ``spec.score`` the metrics end with ``score`` (``metric_names``).
 
     ``y``: the labels of every row ``[N]``, or one label vector per (seed, slot) ``[S, L, N]``
-    (label noise: each slot trains, is selected and scored on its own labels)."""
+    (label noise: each slot trains, is selected and scored on its own labels).
+    ``reference``: slots whose models' training-set softmax at their best validation epoch
+    is returned as ``reference_probs`` ``[S, len(reference), R, n_train, C]``."""
     y = np.asarray(y)
     S, L = len(spec.seeds), len(spec.losses)
     if y.ndim not in (1, 3) or (y.ndim == 3 and y.shape[:2] != (S, L)):
@@ -517,9 +627,11 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
     parts = {name: (Xt[torch.from_numpy(idx)], yt[..., torch.from_numpy(idx)])
              for name, idx in zip(SPLITS, split, strict=True)}
     stack = Stack(spec, Xt.shape[1], n_classes)
+    if reference or any("best_model" in loss.needs for loss in spec.losses):
+        stack.keep_best()
     gens = [order_generator(s, spec.fold) for s in spec.seeds]
     n_train = parts["train"][0].shape[0]
-    names = metric_names(n_classes)
+    names = metric_names(n_classes, score=spec.score)
     E = spec.epochs
     shape = (E, stack.S, stack.L, stack.R)
     out = {"train_loss": np.full(shape, np.nan), "diverged": np.zeros(shape, bool)}
@@ -540,10 +652,14 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
             values = stack.evaluate_kept(flats, *parts[sp]).numpy()
             for k, name in enumerate(names):
                 out[f"{sp}_{name}"][epochs] = np.where(dead, np.nan, values[..., k])
+        if stack.best_flat is not None:
+            stack.note_val(flats, out["val_acc"][epochs])
 
     with torch.no_grad():
         for epoch in range(E):
             perms = [torch.randperm(n_train, generator=g) for g in gens]
+            if kept and stack.best_flat is not None and stack.prunes_at(epoch, E):
+                evaluate_kept(epoch - 1)  # pruning reads the best weights so far
             stack.update_sample_weights(*parts["train"], epoch, E)
             train_loss = stack.train_epoch(*parts["train"], perms, epoch / E)
             stack.check_divergence(train_loss)
@@ -555,4 +671,6 @@ def train_stack(spec: StackSpec, X: np.ndarray, y: np.ndarray, n_classes: int,
                 evaluate_kept(epoch)
             if on_epoch is not None:
                 on_epoch(epoch)
+        if reference:
+            out["reference_probs"] = stack.best_probs(parts["train"][0], reference).numpy()
     return out

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bench.train._select import best_epochs, best_lrs
+from bench.train._select import EPOCH_RULES, best_lrs
 
 FLOAT_FORMAT = "%.6g"  # fixed text form: identical runs give byte-identical CSVs
 
@@ -42,12 +42,22 @@ def _loss_order(losses: Sequence[str]):
     return key
 
 
+def selection_column(arrays: dict[str, np.ndarray]) -> str:
+    """What selects epoch and lr: the dataset's official score on validation when the trainer
+    recorded one (``val_score``: GLUE's MCC / F1, the number the study ranks), else
+    ``val_acc``."""
+    return "val_score" if "val_score" in arrays else "val_acc"
+
+
 def summary_table(arrays: dict[str, np.ndarray], dataset: str, arch: str, fold: int,
                   seeds: Sequence[int], losses: Sequence[str],
-                  lrs: Sequence[float]) -> pd.DataFrame:
-    """One row per (seed, loss): the selected lr and epoch and every metric there."""
-    val = arrays["val_acc"]  # [E, S, L, R]
-    epoch = best_epochs(val)  # [S, L, R]
+                  lrs: Sequence[float], epoch_rule: str = "best") -> pd.DataFrame:
+    """One row per (seed, loss): the selected lr and epoch and every metric there.
+
+    ``epoch_rule``: ``best`` (by ``selection_column``, ties to the later epoch) or ``last``
+    (the protocol's validation part is its test set, ``bench.data.protocol_epoch``)."""
+    val = arrays[selection_column(arrays)]  # [E, S, L, R]
+    epoch = EPOCH_RULES[epoch_rule](val)  # [S, L, R]
     val_at_best = np.take_along_axis(val, np.maximum(epoch, 0)[None], 0)[0]
     val_at_best = np.where(epoch < 0, np.nan, val_at_best)
     lr_idx = best_lrs(val_at_best)  # [S, L]

@@ -18,6 +18,7 @@ over the same batches (data too big for the device, or an ``X`` read from files 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,7 +30,13 @@ import torch
 
 from bench.errors import LossbenchError
 from bench.train._context import TrainContext
-from bench.train._metrics import metric_names, metric_sums, super_class_map
+from bench.train._metrics import (
+    dataset_score,
+    metric_means,
+    metric_names,
+    metric_sums,
+    super_class_map,
+)
 from bench.train._run import resolve_device
 from bench.train._stack import SPLITS, order_generator
 
@@ -199,7 +206,8 @@ class Run:
         meta = getattr(dataset, "meta", None) or {}
         self.super_class = None if meta.get("super_class") is None else super_class_map(
             meta["super_class"], self.n_classes).to(device)
-        self.metric_names = metric_names(self.n_classes, self.super_class)
+        self.score = dataset_score(dataset)
+        self.metric_names = metric_names(self.n_classes, self.super_class, self.score)
         params = model_params_for(spec.model, dataset, dict(spec.model_params))
         self.model = create_model(spec.model, input_shape=dataset.input_shape,
                                   n_classes=self.n_classes, seed=spec.seed, **params).to(device)
@@ -219,6 +227,11 @@ class Run:
         if spec.amp and not self.amp:
             log(f"amp: ignored on {device.type} (float16 autocast is used on CUDA only)")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        # the model at the best validation accuracy so far (ties: later), for losses that
+        # need it (truncated Lq prunes with it, as the GCE paper does)
+        self.keep_best = "best_model" in self.loss.needs
+        self.best_val, self.best_state = -math.inf, None
+        self._best_model: torch.nn.Module | None = None
         self.order = order_generator(spec.seed, spec.fold)
         self.augment_rng = torch.Generator(device=device).manual_seed(
             2_000_003 * int(spec.seed) + int(spec.fold) + 1)
@@ -288,26 +301,48 @@ class Run:
         return -(-self.data.n("train") // self.spec.batch_size)
 
     def metric_sums(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return metric_sums(z, y, self.n_classes, super_class=self.super_class)
+        return metric_sums(z, y, self.n_classes, super_class=self.super_class, score=self.score)
+
+    def metric_means(self, sums: torch.Tensor, n: int) -> torch.Tensor:
+        return metric_means(sums, n, self.n_classes, self.score)
 
     def finite(self) -> bool:
         tensors = [*self.model.parameters(), *self.loss.parameters()]
         return all(bool(torch.isfinite(t).all()) for t in tensors)
 
     @torch.no_grad()
-    def logits(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(raw model logits as float32, targets) per evaluation batch, in split order."""
-        self.model.eval()
+    def logits(self, split: str, model: torch.nn.Module | None = None
+               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(raw logits of ``model`` (default: the one trained) as float32, targets) per
+        evaluation batch, in split order."""
+        model = self.model if model is None else model
+        model.eval()
         try:
             for xb, yb in self.data.eval_batches(split):
                 with self.autocast():
-                    z = self.model(self.inputs(xb, train=False))
+                    z = model(self.inputs(xb, train=False))
                 yield z.float(), yb
         finally:
-            self.model.train()
+            model.train()
 
     def train_logits(self) -> torch.Tensor:
         return torch.cat([z for z, _ in self.logits("train")])
+
+    def note_val(self, val_acc: float) -> None:
+        """Keep the weights of a new best validation accuracy (ties: the later epoch)."""
+        if self.keep_best and math.isfinite(val_acc) and val_acc >= self.best_val:
+            self.best_val = val_acc
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def best_train_logits(self) -> torch.Tensor:
+        """Training-set logits of the best-validation model so far (the current model before
+        any epoch was evaluated)."""
+        if self.best_state is None:
+            return self.train_logits()
+        if self._best_model is None:
+            self._best_model = copy.deepcopy(self.model)
+        self._best_model.load_state_dict(self.best_state)
+        return torch.cat([z for z, _ in self.logits("train", self._best_model)])
 
     @torch.no_grad()
     def evaluate(self, split: str, keep: bool = False):
@@ -322,7 +357,7 @@ class Run:
                 p = torch.softmax(z, -1)
                 p_max, argmax = p.max(-1)
                 kept.append((yb, p.gather(-1, yb[:, None]).squeeze(-1), argmax, p_max))
-        means = (total / self.data.n(split)).cpu().numpy()
+        means = self.metric_means(total, self.data.n(split)).cpu().numpy()
         if not keep:
             return means, None
         columns = zip(*kept, strict=True)
@@ -336,6 +371,7 @@ class Run:
                 "optimizers": [o.state_dict() for o in self.optimizers],
                 "schedulers": [s.state_dict() for s in self.schedulers],
                 "scaler": self.scaler.state_dict(), "loss": self.loss.state_dict(),
+                "best": {"val": self.best_val, "state": self.best_state},
                 "rng": {"order": self.order.get_state(),
                         "augment": self.augment_rng.get_state(),
                         "torch": torch.get_rng_state(),
@@ -348,6 +384,9 @@ class Run:
             obj.load_state_dict(s)
         self.scaler.load_state_dict(state["scaler"])
         self.loss.load_state_dict(state["loss"])
+        best = state.get("best") or {}
+        self.best_val = float(best.get("val", -math.inf))
+        self.best_state = best.get("state")
         rng = state["rng"]
         self.order.set_state(rng["order"])
         self.augment_rng.set_state(rng["augment"])
@@ -394,7 +433,7 @@ class IterationLog:
         """Record ``step``: the batches since the last record, then val and test."""
         j = step // self.every - 1
         self.arrays["iter_train_loss"][j] = float(self.loss_sum) / self.n_batches
-        batch = (self.sums / self.n).cpu().numpy()
+        batch = run.metric_means(self.sums, self.n).cpu().numpy()
         state = run.augment_rng.get_state()  # evaluation must not move the training streams
         for part, values in [("batch", batch),
                              *((sp, run.evaluate(sp)[0]) for sp in ITER_SPLITS)]:
@@ -437,7 +476,8 @@ def _context(run: Run, dataset, split, augment, log) -> TrainContext:
         return probs
 
     return TrainContext(n_train=run.data.n("train"), device=run.device, train_targets=targets,
-                        train_logits=run.train_logits, reference_probs=reference_probs)
+                        train_logits=run.train_logits, reference_probs=reference_probs,
+                        best_train_logits=run.best_train_logits)
 
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -505,15 +545,16 @@ def fit_torch(spec, dataset, split: tuple[np.ndarray, np.ndarray, np.ndarray], *
 
     Returns per-epoch arrays of length ``spec.epochs``: ``train_loss``, ``diverged`` (bool)
     and ``<split>_<metric>`` for split in train/val/test and ``metric_names(n_classes,
-    super_class)`` (the per-model slice of ``train_stack``'s output; NaN from a divergence on,
-    when training stops; the super-class columns when ``dataset.meta["super_class"]`` maps
-    classes to super-classes). With ``spec.eval_every`` > 0, also the ``iter_`` arrays of
-    ``IterationLog``, one entry per ``eval_every`` steps (``iterations_table`` makes them
-    long). ``spec.save_predictions_at`` epochs write, in ``predictions_dir``, the test
-    predictions and their histograms (``histograms``). ``augment(x, generator, train)``
-    transforms float batches (``train=False`` at evaluation). With ``checkpoint_dir``,
-    ``<run_id>.pt`` is written after every epoch and a rerun of the same spec resumes from
-    it; it is removed when the run completes.
+    super_class, score)`` (the per-model slice of ``train_stack``'s output; NaN from a
+    divergence on, when training stops; the super-class columns when
+    ``dataset.meta["super_class"]`` maps classes to super-classes; ``<split>_score`` when the
+    dataset declares its official metric, ``dataset_score``). With ``spec.eval_every`` > 0,
+    also the ``iter_`` arrays of ``IterationLog``, one entry per ``eval_every`` steps
+    (``iterations_table`` makes them long). ``spec.save_predictions_at`` epochs write, in
+    ``predictions_dir``, the test predictions and their histograms (``histograms``).
+    ``augment(x, generator, train)`` transforms float batches (``train=False`` at
+    evaluation). With ``checkpoint_dir``, ``<run_id>.pt`` is written after every epoch and a
+    rerun of the same spec resumes from it; it is removed when the run completes.
     ``data_path``: ``auto`` (device tensors when they fit), or force ``device`` / ``loader``.
     """
     from tqdm import tqdm
@@ -549,6 +590,7 @@ def fit_torch(spec, dataset, split: tuple[np.ndarray, np.ndarray, np.ndarray], *
                 out[f"{sp}_{name}"][epoch] = values[j]
             if keep:
                 _write_epoch_files(predictions_dir, spec, epoch + 1, split[2], kept)
+        run.note_val(float(out["val_acc"][epoch]))
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.4g}", val_acc=f"{out['val_acc'][epoch]:.3f}")
         if path is not None and epoch + 1 < spec.epochs:

@@ -81,6 +81,26 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path: Path):
     assert any(line.split() == ["analyze", str(n_analyze)] for line in out.splitlines()), out
 
 
+@pytest.mark.parametrize("study, n_train, n_analyze, score", [
+    ("mixing_glue", 7 * 4 * 4, 1, "test_score_pct"),  # tasks x regimes x seeds; mean only
+    ("mixing_table3", 5 * 8, 5, "test_acc_pct"),  # models x seeds; blocks per model
+])
+def test_text_study_targets_plan_gpu_jobs_ranked_by_their_score(tmp_path: Path, study, n_train,
+                                                                 n_analyze, score):
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
+         study, "-n", "-p", "--cores", "2", "--resources", "gpu=1"],
+        capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    counts = dict(line.split() for line in out.splitlines()
+                  if re.fullmatch(r"(study_\w+|mixing_\w+)\s+\d+", line.strip()))
+    assert counts["study_train"] == str(n_train) and counts["study_analyze"] == str(n_analyze)
+    assert re.search(r"resources: .*gpu=1", out)  # each train job holds the GPU
+    analyze = [line for line in out.splitlines() if "lossbench analyze" in line]
+    assert len(analyze) == n_analyze and all(f"--score-col {score} " in a for a in analyze)
+
+
 def test_tiny_run_reports_missing_data_and_redoes_only_what_is_gone(workdir: Path):
     _snakemake(workdir)
     results = workdir / "results"

@@ -9,6 +9,7 @@ claim that depends on it.
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -257,3 +258,63 @@ def test_motivating_example_buckets_render_beside_the_papers_counts(tmp_path):
     text = out.read_text()
     assert "6,000 → 5,700 (95.00 %)" in text and "6,766 → 6,482 (95.58 %)" in text
     assert "2,623 → 88 (3.35 %)" in text
+
+
+TEXT_NOT_RUN = ("name,status,reason,claims\nuci,run,,mixing_uci.yaml\n"
+                "mixing_table3,not run,data not configured: clothing_reviews "
+                "(LOSSBENCH_CLOTHING_REVIEWS),mixing_table3.yaml\n"
+                "mixing_glue,not run,data not configured: LOSSBENCH_GLUE,mixing_glue.yaml\n")
+
+
+def test_text_studies_not_run_show_what_to_expect(results: Path, tmp_path: Path):
+    """Without data: "not run: data not configured" in the studies table, and the paper's
+    Table 3 (and what Fig. 2 will show) so a reader knows what a run is compared with."""
+    table = tmp_path / "studies.csv"
+    table.write_text(TEXT_NOT_RUN)
+    text = render(results, studies=table)
+    assert ("| `mixing_table3` | Mixing paper Table 3: LSTMs on Women's Clothing reviews "
+            "(Battash, Hazan, Wolf (AAAI 2022), Table 3) | not run: data not configured: "
+            "clothing_reviews (LOSSBENCH_CLOTHING_REVIEWS) |") in text
+    preview = text.split("## `mixing_table3`: ")[1].split("## `mixing_glue`: ")[0]
+    assert preview.startswith("Mixing paper Table 3: LSTMs on Women's Clothing reviews — not "
+                              "run: data not configured")
+    paper = pd.read_csv(REPO / "analysis" / "paper_tables" / "mixing_table3.csv")
+    for row in paper.itertuples():  # every printed cell, in its model's row
+        line = next(x for x in preview.splitlines() if f"| `{row.model}` |" in x)
+        cell = f"{row.mean:.2f} ± {row.std:.2f}" if pd.notna(row.std) else f"{row.mean:.2f} ± ?"
+        assert cell in line, (row.model, row.loss)
+    assert "std printed '071'" in preview and "ours" not in preview and "Verdicts" not in preview
+    glue = text.split("## `mixing_glue`: ")[1]
+    assert "not run: data not configured: LOSSBENCH_GLUE" in glue
+    assert "Dolan–Moré performance profile" in glue and "Official GLUE score" not in glue
+
+
+def test_table3_run_sets_ours_under_each_paper_row(results: Path, tmp_path: Path):
+    rng = np.random.default_rng(0)
+    models = ["lstm_1x50", "lstm_1x75", "lstm_1x100", "lstm_2x50", "lstm_2x100"]
+    losses = ["ce", "ce_el_0", "ce_el_0_05", "ce_el_0to05"]
+    scores = pd.DataFrame([{"dataset": "clothing_reviews", "arch": m, "loss": loss, "seed": s,
+                            "val_acc": 0.6, "test_acc": 0.6 + 0.02 * rng.random()}
+                           for m in models for loss in losses for s in range(8)
+                           if not (m == "lstm_2x100" and loss == "ce_el_0")])  # one cell missing
+    folder = results / "text" / "mixing_table3"
+    folder.mkdir(parents=True)
+    scores.to_csv(folder / "scores.csv", index=False)
+    (folder / "settings.json").write_text(json.dumps({"epochs": 50}))
+    table = tmp_path / "studies.csv"
+    table.write_text(TEXT_NOT_RUN.replace("mixing_table3,not run,data not configured: "
+                                          "clothing_reviews (LOSSBENCH_CLOTHING_REVIEWS)",
+                                          "mixing_table3,run,"))
+    text = render(results, studies=table)
+    part = text.split("### Table 3: the paper's and ours")[1].split("###")[0]
+    lines = part.splitlines()
+    for model in models:
+        at = next(i for i, x in enumerate(lines) if f"| `{model}` | paper |" in x)
+        ours = lines[at + 1]
+        assert ours.startswith("|  |  | ours (test_acc) |")
+        for k, loss in enumerate(losses):
+            cell = ours.split(" | ")[3 + k].strip(" |")
+            mine = 100 * scores[(scores["arch"] == model) & (scores["loss"] == loss)]["test_acc"]
+            assert cell == (f"{mine.mean():.2f} ± {mine.std():.2f}" if len(mine) else "–")
+    assert "over 8 seeds" in part
+    assert "## `mixing_table3`: " not in text  # no preview once it has results

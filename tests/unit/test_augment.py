@@ -17,9 +17,11 @@ from bench.augment import (
     RandomFlip,
     RandomResizedCrop,
     RandomRotation,
+    augment_stats,
     channel_stats,
     get_augment,
     list_augments,
+    pixel_mean,
     rotate,
 )
 from bench.errors import LossbenchError
@@ -48,7 +50,8 @@ def normalized(x: torch.Tensor) -> torch.Tensor:
 
 def test_registry_lists_bases_and_extras():
     assert list_augments() == ["none", "normalize", "cifar_standard", "cinic_standard",
-                               "imagenet_standard", "erasing", "jitter", "rotation"]
+                               "gce_standard", "imagenet_standard", "erasing", "jitter",
+                               "rotation"]
     assert list_augments("extra") == ["erasing", "jitter", "rotation"]
 
 
@@ -129,6 +132,57 @@ def test_channel_stats_exact_and_normalisation_gives_zero_mean_unit_std():
                                rtol=0, atol=1e-5)
     torch.testing.assert_close(y.std((0, 2, 3), correction=0),
                                torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-5)
+
+
+def _uint8_images(n: int = 300, shape: tuple[int, ...] = (3, 8, 8)) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    ramp = np.arange(int(np.prod(shape))).reshape(shape) % 200  # a mean that varies by pixel
+    return (rng.integers(0, 56, (n, *shape)) + ramp).astype(np.uint8)
+
+
+def test_pixel_mean_exact_and_augment_stats_per_pipeline():
+    X = _uint8_images()
+    mean = pixel_mean(X, chunk=7)
+    np.testing.assert_allclose(mean, X.astype(np.float64).mean(0) / 255, rtol=1e-12)
+    image, std = augment_stats("gce_standard", X)
+    assert std is None and np.array_equal(image, mean)
+    assert augment_stats("cifar_standard+erasing", X) == channel_stats(X)
+    with pytest.raises(LossbenchError, match="uint8"):
+        pixel_mean(X.astype(np.float32))
+
+
+def test_gce_standard_subtracts_the_mean_image_then_pads_crops_and_flips():
+    X = _uint8_images(64)
+    mean, _ = augment_stats("gce_standard", X)
+    aug = get_augment("gce_standard", input_shape=(3, 8, 8), mean=mean)
+    assert [op.name for op in aug.ops] == ["pixel_mean", "crop", "flip"]
+    x = torch.from_numpy(X).float() / 255
+    centred = x - torch.from_numpy(mean).float()
+    g = gen(2)
+    state = g.get_state()
+    torch.testing.assert_close(aug(x, g, False), centred, rtol=0, atol=0)  # eval: mean only
+    assert torch.equal(g.get_state(), state)
+    assert centred.double().mean(0).abs().max() < 1e-6  # every pixel centred, nothing scaled
+    # train: the same draws as crop then flip applied by hand to the centred images
+    crop, flip = RandomCrop(4), RandomFlip(0.5)
+    g = gen(3)
+    dy, dx = crop.params(centred, g)
+    (mask,) = flip.params(centred, g)
+    expected = flip.apply(crop.apply(centred, dy, dx), mask)
+    torch.testing.assert_close(aug(x, gen(3), True), expected, rtol=0, atol=0)
+    # the padded border is the mean image: zero after subtraction
+    shifted = int(torch.nonzero((dy == 0) & (dx == 0))[0])
+    assert torch.count_nonzero(crop.apply(centred, dy, dx)[shifted, :, :4, :4]) == 0
+
+
+@pytest.mark.parametrize(("mean", "match"), [
+    (None, "per-pixel mean image.*got none"),
+    (MEAN, r"per-pixel mean image.*shape \(3, 8, 8\).*got shape \(3,\)"),
+    (np.full((3, 8, 8), np.nan), "finite"),
+])
+def test_gce_standard_needs_the_mean_image(mean, match):
+    with pytest.raises(LossbenchError, match=match):
+        get_augment("gce_standard", input_shape=(3, 8, 8), mean=mean)
 
 
 def test_channel_stats_rejects_float_and_channels_last():

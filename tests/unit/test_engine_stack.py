@@ -89,16 +89,23 @@ def test_divergence_of_one_loss_leaves_the_others_unchanged(arch):
 
 @pytest.mark.parametrize("arch", ["linear", "mlp"])
 def test_stack_equals_torch_trainer_for_losses_with_stacked_needs(arch):
-    """Truncated Lq (per-sample weights pruned from the current model) and ce_gradnorm (lr
-    multiplier) next to plain losses, with pruning inside the run."""
+    """Truncated Lq (per-sample weights pruned from the current model), ce_gradnorm (lr
+    multiplier; per-phase gradient factor, phases changing inside the run) and tce next to plain
+    losses, with pruning inside the run."""
     X, y, c, split = _toy()
     prune = {"prune_start": 0.3, "prune_every": 0.2}
     trunc = make_loss("trunc_gce", **prune)
     assert trunc.prune_epochs(8)  # pruning happens during these 8 epochs
-    methods = [("ce", {}), ("trunc_gce", prune), ("ce_gradnorm", {}), ("gce", {}), ("mae", {})]
+    assert len(set(make_loss("ce_gradnorm").phase_starts(8))) == 6  # six phases in 8 epochs
+    methods = [("ce", {}), ("trunc_gce", prune), ("ce_gradnorm", {"schedule": "ce_el_0",
+                                                                   "apply": "lr"}),
+               ("ce_gradnorm", {}), ("tce", {}), ("gce", {}), ("mae", {})]
     spec = StackSpec(arch=arch, losses=[make_loss(i, **p) for i, p in methods],
                      lrs=[0.1, 0.02], seeds=[0, 1], epochs=8, batch_size=4)
-    _assert_same(train_stack(spec, X, y, c, split), _per_model(spec, X, y, c, split, methods))
+    stack = train_stack(spec, X, y, c, split)
+    _assert_same(stack, _per_model(spec, X, y, c, split, methods))
+    # the per-phase factor changes training: ce_gradnorm's run is not CE's
+    assert not np.allclose(stack["train_mean_py"][:, :, 3], stack["train_mean_py"][:, :, 0])
 
 
 def test_torch_trainer_runs_losses_the_stack_lacks():

@@ -42,7 +42,7 @@ def test_every_loss_has_id_label_needs(loss_id):
     assert loss.id == loss_id and isinstance(loss.label, str) and loss.label
     assert isinstance(loss.needs, frozenset)
     known = {"sample_weights", "scale_params", "weight_norm", "complement_pass",
-             "lr_multiplier", "transition_matrix"}
+             "lr_multiplier", "transition_matrix", "best_model"}
     assert loss.needs <= known
 
 

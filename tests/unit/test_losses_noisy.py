@@ -75,7 +75,9 @@ def test_no_clamp_keeps_gradient_of_confidently_wrong_samples():
 
 def test_trunc_gce_weights_value_and_gradient():
     loss = make_loss("trunc_gce")
-    assert loss.needs == frozenset({"sample_weights"})
+    # the paper prunes with the best-validation model so far; "current" is the other reading
+    assert loss.needs == frozenset({"sample_weights", "best_model"})
+    assert make_loss("trunc_gce", prune_with="current").needs == frozenset({"sample_weights"})
     z = torch.tensor([[0.0, math.log(3.0)], [0.0, -math.log(3.0)]], dtype=torch.float64)
     t = torch.tensor([1, 1])  # p_y = 0.75 and 0.25
     w = loss.sample_weights_from(z, t)
@@ -99,6 +101,14 @@ def test_trunc_gce_prune_epochs():
     assert loss.prune_epochs(120) == [40, 50, 60, 70, 80, 90, 100, 110]
     assert loss.prune_epochs(50) == [17, 21, 25, 29, 33, 38, 42, 46]
     assert make_loss("trunc_gce", prune_start=0.5, prune_every=0.25).prune_epochs(8) == [4, 6]
+    # whole numbers are epochs: CIFAR-100's schedule (from 80 every 10 of 150)
+    assert make_loss("trunc_gce", prune_start=80, prune_every=10).prune_epochs(150) == \
+        [80, 90, 100, 110, 120, 130, 140]
+    assert make_loss("trunc_gce", prune_start=40, prune_every=10).prune_epochs(120) == \
+        make_loss("trunc_gce").prune_epochs(120)
+    for bad in ({"prune_start": 2.5}, {"prune_every": 0}, {"prune_with": "last"}):
+        with pytest.raises(LossbenchError, match="trunc_gce"):
+            make_loss("trunc_gce", **bad)
 
 
 def test_trunc_gce_bad_weights():
@@ -112,6 +122,22 @@ def test_trunc_gce_bad_weights():
         loss(logits, target, weights=torch.ones(2, 3))
     with pytest.raises(LossbenchError, match="'k'"):
         make_loss("trunc_gce", k=1.0)
+
+
+def test_forward_with_a_stack_of_matrices_is_each_matrix_on_its_slice():
+    """The stacked engine gives forward one T per seed: [S, 1, C, C] against [S, R, b, C]."""
+    torch.manual_seed(0)
+    Ts = torch.softmax(torch.randn(2, 4, 4, dtype=torch.float64) * 2, -1)
+    logits = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    target = torch.randint(0, 4, (2, 3, 5))
+    stacked = make_loss("forward", T=Ts[:, None])
+    values, grad = stacked.value_and_grad_unchecked(logits, target)
+    for s in range(2):
+        one = make_loss("forward", T=Ts[s])
+        torch.testing.assert_close(values[s], one.per_sample(logits[s], target[s]))
+        torch.testing.assert_close(grad[s], one.grad_unchecked(logits[s], target[s]))
+    with pytest.raises(LossbenchError, match="broadcast"):
+        stacked(torch.randn(3, 3, 5, 4, dtype=torch.float64), torch.randint(0, 4, (3, 3, 5)))
 
 
 def test_forward_identity_equals_ce():

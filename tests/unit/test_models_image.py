@@ -46,6 +46,9 @@ PUBLISHED = {
     "lenet5": (*CIFAR10, 62_006),
     # two-scale paper Sec. 3.3 MNIST net, hidden 100: 784*100 + 100 + 100*10 + 10.
     "fc2": ((1, 28, 28), 10, 79_510),
+    # Wang et al. 2018 (YisenWang/ONL util.get_model): Keras' trainable count, by layer
+    # 6 convs 832,088 + 6 BN 1,552 + dense 803,072 + classifier 2,570.
+    "wang2018_cnn": (*CIFAR10, 1_639_282),
 }
 
 BIG = {"resnet34", "resnet34_imagenet", "resnet50_imagenet", "resnet101_imagenet",
@@ -134,7 +137,7 @@ def test_sgd_steps_lower_the_loss_on_a_fixed_batch(name, side, lr, momentum, ste
     assert losses[-1] < 0.95 * losses[0]
 
 
-@pytest.mark.parametrize("name", ["resnet20", "shufflenet_v2", "lenet5"])
+@pytest.mark.parametrize("name", ["resnet20", "shufflenet_v2", "lenet5", "wang2018_cnn"])
 def test_weights_depend_on_the_seed_only(name):
     def weights(seed: int) -> list[torch.Tensor]:
         model = create_model(name, input_shape=(1, 8, 8), n_classes=3, seed=seed)
@@ -160,6 +163,42 @@ def test_lenet_pads_small_inputs_to_32_so_the_count_does_not_change():
     assert counts == {8: 61_706, 16: 61_706, 28: 61_706}  # LeNet-5's classic 1-channel count
     # larger inputs are not cropped: the first dense layer sees 16 x 13 x 13 features at 64x64
     assert _meta_model("lenet5", (3, 64, 64), 10).fc1.in_features == 16 * 13 * 13
+
+
+# The GCE paper's models (Sec. 4.2): ResNet-18 on Fashion-MNIST (1x28x28), ResNet-34 on
+# CIFAR-100: kuangliu's counts less the stem's two missing input channels (2 x 64 x 9), plus
+# the 90 extra classes (90 x (512 + 1)).
+@pytest.mark.parametrize(("name", "input_shape", "n_classes", "expected"), [
+    ("resnet18", (1, 28, 28), 10, 11_173_962 - 2 * 64 * 9),
+    ("resnet34", (3, 32, 32), 100, 21_282_122 + 90 * 513),
+    ("resnet34", (3, 32, 32), 100, 21_328_292),  # kuangliu ResNet34(num_classes=100)
+    ("wang2018_cnn", (3, 32, 32), 10, 1_639_282),
+])
+def test_gce_paper_models_have_the_standard_counts(name, input_shape, n_classes, expected):
+    assert _n_params(_meta_model(name, input_shape, n_classes)) == expected
+
+
+def test_wang_cnn_layers_init_and_the_codes_linear_embedding():
+    model = create_model("wang2018_cnn", input_shape=(3, 32, 32), n_classes=10, seed=0)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 64, 128, 128, 196, 196]
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 3
+    assert model.fc1.in_features == 196 * 4 * 4 and model.fc1.out_features == 256
+    fan = model.fc1.in_features + model.fc1.out_features  # Glorot-uniform bound sqrt(6 / fan)
+    assert model.fc1.weight.abs().max().item() <= (6 / fan) ** 0.5
+    assert model.fc1.weight.std().item() == pytest.approx((2 / fan) ** 0.5, rel=0.03)
+    assert not any(m.bias.any() for m in convs)
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    hidden = model.fc1(torch.flatten(model.features(x), 1))
+    assert torch.allclose(model(x), model.fc2(torch.relu(hidden)), atol=1e-5)
+    linear = create_model("wang2018_cnn", input_shape=(3, 32, 32), n_classes=10, seed=0,
+                          hidden_relu=False).eval()
+    hidden = linear.fc1(torch.flatten(linear.features(x), 1))
+    assert (hidden < 0).any()  # the code's form: no ReLU between the two dense layers
+    assert torch.allclose(linear(x), linear.fc2(hidden), atol=1e-5)
+    with pytest.raises(LossbenchError, match="at least 8x8"):
+        create_model("wang2018_cnn", input_shape=(1, 4, 4), n_classes=10, seed=0)
 
 
 def test_fc2_hidden_width_is_a_parameter():

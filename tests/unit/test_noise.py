@@ -19,7 +19,6 @@ from bench.noise import (
     list_mappings,
     list_noise_kinds,
     noise_seed,
-    open_set,
     realised_rate,
     sample_labels,
     transition_matrix,
@@ -244,26 +243,6 @@ def test_rate_zero_changes_nothing():
         assert np.array_equal(y_noisy, y) and np.array_equal(T, np.eye(4))
 
 
-def test_open_set_replaces_a_share_with_random_labels():
-    n, c = 4000, 10
-    X_main = np.arange(n, dtype=np.float32)[:, None, None].repeat(2, 1).repeat(2, 2)
-    X_other = -1.0 - np.arange(2 * n, dtype=np.float64)[:, None, None].repeat(2, 1).repeat(2, 2)
-    y = balanced(n, c)
-    X, y_out, is_out = open_set(X_main, y, X_other, 0.4, c, seed=0)
-    assert is_out.sum() == 1600 and X.dtype == np.float32 and X.shape == X_main.shape
-    assert np.array_equal(X[~is_out], X_main[~is_out]) and np.array_equal(y_out[~is_out],
-                                                                         y[~is_out])
-    ids = -1 - X[is_out, 0, 0].astype(np.int64)  # which X_other rows came in
-    assert np.all(ids >= 0) and np.unique(ids).size == 1600
-    assert np.array_equal(X[is_out], X_other[ids].astype(np.float32))
-    counts = np.bincount(y_out[is_out], minlength=c)
-    expected = 1600 / c
-    assert ((counts - expected) ** 2 / expected).sum() < 33.7  # chi2(9) 99.99 % quantile
-    assert np.array_equal(X_main[:, 0, 0], np.arange(n))  # input untouched
-    X2, y2, o2 = open_set(X_main, y, X_other, 0.4, c, seed=0)
-    assert np.array_equal(X2, X) and np.array_equal(y2, y_out) and np.array_equal(o2, is_out)
-
-
 def test_empirical_transition_and_dump(tmp_path):
     y = np.array([0, 0, 1, 1, 1, 1])
     y_noisy = np.array([0, 1, 1, 1, 0, 0])
@@ -303,9 +282,6 @@ Y = np.array([0, 1, 2, 1])
     (lambda: realised_rate(Y, Y[:3]), "y_noisy"),
     (lambda: corrupt_split(Y, (Y[:2], Y[2:]), 3, "uniform", 0.2, 0, "d"), "split"),
     (lambda: corrupt_split(Y, ([0], [1], [7]), 3, "uniform", 0.2, 0, "d"), "split.*test"),
-    (lambda: open_set(np.zeros((4, 2)), Y, np.zeros((1, 2)), 0.5, 3, 0), "X_other.*needs 2"),
-    (lambda: open_set(np.zeros((4, 2)), Y, np.zeros((9, 3)), 0.5, 3, 0), "X_other.*shape"),
-    (lambda: open_set(np.zeros((5, 2)), Y, np.zeros((9, 2)), 0.5, 3, 0), "X_main"),
 ])
 def test_bad_input_names_the_parameter(call, param):
     with pytest.raises(LossbenchError, match=param):

@@ -25,8 +25,9 @@ TABLES = {
                       MIXING_LOSSES, CIFAR_MODELS, {"cifar100", "cinic10"}),
     "mixing_table2": (["dataset", "model", "loss", "mean", "std", "n_seeds", "note"],
                       MIXING_LOSSES, IMAGENET_MODELS, {"imagenet"}),
-    "mixing_table3": (["dataset", "config", "arch", "loss", "mean", "std", "n_seeds", "note"],
-                      MIXING_LOSSES, None, {"clothing_reviews"}),
+    "mixing_table3": (["dataset", "model", "config", "arch", "loss", "mean", "std", "n_seeds",
+                       "note"], MIXING_LOSSES, {"lstm_1x50", "lstm_1x75", "lstm_1x100",
+                                                "lstm_2x50", "lstm_2x100"}, {"clothing_reviews"}),
     "mixing_table5": (["dataset", "model", "loss", "mean", "note"],
                       {"ce", "ce_el_0to05", "cot"},
                       {"resnet110", "preact_resnet18", "resnext29", "resnet50_imagenet",
@@ -127,6 +128,12 @@ def test_mixing_table3_unreadable_std_is_empty_not_guessed():
     assert odd["mean"] == 63.77 and pd.isna(odd["std"]) and "071" in odd["note"]
     assert t["std"].isna().sum() == 1
     assert _cell(t, config="1x50/50", loss="ce_el_0to05")["mean"] == 61.57
+    # model = the registered LSTM of the text's configuration (layers x H_d, E_d = H_d)
+    from bench.models.text import LSTM_CONFIGS
+
+    for row in t.itertuples():
+        layers, width = LSTM_CONFIGS[row.model]
+        assert row.config == f"{layers}x{width}/{width}", row
 
 
 def test_mixing_table6_baseline_row_is_table1_resnet34_cinic10():

@@ -70,6 +70,33 @@ def test_bad_study_files_are_one_line(tmp_path):
         load_study("t", tmp_path)
 
 
+def test_text_studies_expand_and_rank_their_declared_score():
+    glue = load_study("mixing_glue", STUDIES)
+    jobs = glue.jobs()
+    assert len(jobs) == 7 * 4 * 4  # tasks x regimes x seeds, one BERT run per job
+    args = {j.id: j.args for j in jobs}["glue_cola__bert__ce_el_0to05__3"]
+    assert _flag(args, "--protocol") == "train_dev" and _flag(args, "--epochs") == "6"
+    assert glue.score_col == "test_score_pct"  # CoLA MCC, MRPC/QQP F1, else accuracy
+    table3 = load_study("mixing_table3", STUDIES)
+    assert len(table3.jobs()) == 5 * 8 and table3.score_col == "test_acc_pct"
+    # one dataset: the seed-averaged analysis would rank a single block, so blocks only
+    assert table3.config["selections"] == ["blocks"]
+
+
+def test_a_study_score_must_be_a_column_its_datasets_have(tmp_path):
+    base = ("title: x\nresults: r\nmodels: [linear]\nlosses: [ce]\nseeds: [0]\n"
+            "lrs: [0.1]\njob: [dataset]\ntrain: {}\n")
+    (tmp_path / "typo.yaml").write_text(base + "datasets: [glue_rte]\nscore: test_f1\n")
+    with pytest.raises(LossbenchError, match=r"typo.yaml: 'score' must be one of test_acc_pct, "
+                                             r"test_score_pct; got 'test_f1'"):
+        load_study("typo", tmp_path)
+    (tmp_path / "uci.yaml").write_text(base + "datasets: [glue_rte, iris]\n"
+                                       "score: test_score_pct\n")
+    with pytest.raises(LossbenchError, match=r"but iris declare\(s\) none; use test_acc_pct"):
+        load_study("uci", tmp_path)
+    (tmp_path / "ok.yaml").write_text(base + "datasets: [glue_rte, clothing_reviews]\n"
+                                      "score: test_score_pct\n")
+    assert load_study("ok", tmp_path).score_col == "test_score_pct"
 def test_collection_study_ranges_over_the_collection_and_keeps_available_jobs():
     from bench.data import names
 

@@ -78,8 +78,8 @@ def test_torch_trainer_equals_stack_with_lr_multiplier_and_loss_params(optimizer
     """ce_gradnorm's lr multiplier and a loss parameter (gce q) reach the torch trainer as
     they reach the stack; the parameter changes the result."""
     ds, split = _toy()
-    methods = [("ce_gradnorm", {}), ("gce", {"q": 0.3}), ("trunc_gce", {"prune_start": 0.2,
-                                                                          "prune_every": 0.2})]
+    methods = [("ce_gradnorm", {"apply": "lr", "schedule": "ce_el_0"}), ("gce", {"q": 0.3}),
+               ("trunc_gce", {"prune_start": 0.2, "prune_every": 0.2})]
     losses = [make_loss(i, **p) for i, p in methods]
     stack = train_stack(StackSpec(arch="mlp", losses=losses, lrs=[0.1, 0.02], seeds=[0],
                                   epochs=5, batch_size=4, optimizer=optimizer),

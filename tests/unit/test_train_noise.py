@@ -60,6 +60,7 @@ def test_noisy_grid_stacked_equals_torch(arch):
     labels inside the run) and forward with the true T, in one stack and per model."""
     ds = _toy()
     losses = [("ce", {}), ("trunc_gce", {"prune_start": 0.25, "prune_every": 0.25}),
+              ("trunc_gce", {"prune_start": 1, "prune_every": 1, "prune_with": "current"}),
               ("forward", {"T": True})]
     specs = _specs(losses, model=arch)
     stacked = train_specs(specs, ds, trainer="stacked", **QUIET)
@@ -71,6 +72,64 @@ def test_noisy_grid_stacked_equals_torch(arch):
     rows = stacked.summary.query("loss == 'ce' and seed == 0")
     assert rows["noise_kind"].tolist() == ["none", "uniform", "pair"]
     assert rows["train_mean_py"].nunique() == 3
+
+
+def test_truncated_lq_prunes_with_the_best_validation_model():
+    """The paper's rule (best-validation model so far) and the other reading (current model)
+    are different runs once validation accuracy drops below its best."""
+    ds = _toy(n=90)
+    prune = {"prune_start": 1, "prune_every": 1}
+    specs = _specs([("trunc_gce", prune), ("trunc_gce", {**prune, "prune_with": "current"})],
+                   noises=[NOISES[1]], lrs=(0.5,), epochs=8)
+    summary = train_specs(specs, ds, trainer="stacked", **QUIET).epochs
+    is_current = summary["loss"].str.contains("prune_with=current")
+    best, current = (summary[m]["train_loss"].to_numpy() for m in (~is_current, is_current))
+    assert len(best) == len(current) == 16
+    assert not np.allclose(best, current)
+
+
+def test_forward_t_hat_is_estimated_from_the_selected_ce_model_and_trained_stacked():
+    """Two stages in the stack: T-hat of each (noise, seed) comes from the training-set softmax
+    of the CE model the protocol selects (best lr at its best validation epoch); a per-model
+    CE run to that epoch gives the same estimate, and per-model forward runs with that T-hat
+    give the same tables."""
+    from bench.losses._noisy import estimate_transition_matrix
+    from bench.train.torch_trainer import Run, make_data
+
+    ds = _toy(n=90)
+    specs = _specs([("ce", {}), ("forward", {})], noises=[NOISES[2]], lrs=(0.1, 0.02),
+                   epochs=6)
+    result = train_specs(specs, ds, **QUIET)
+    assert result.info["trainers"] == {"ce": "stacked", "forward": "stacked"}
+    tr = result.transitions
+    assert len(tr) == 2 * 3 * 3  # seeds x C x C
+    split = ds.splits("random")[0]
+    for seed in (0, 1):
+        rows = tr[tr["seed"] == seed]
+        lr, epochs = float(rows["reference_lr"].iloc[0]), int(rows["reference_epoch"].iloc[0])
+        ce = [s for s in specs if s.loss == "ce" and s.seed == seed and s.lr == lr][0]
+        labels = run_labels(ds, ce, split)
+        from bench.train._labels import LabelView
+
+        view = LabelView(ds, labels.y)
+        run = Run(ce, view, make_data(view, split, torch.device("cpu")), torch.device("cpu"),
+                  None, lambda m: None)
+        from bench.train.torch_trainer import _context
+
+        ctx = _context(run, view, split, None, lambda m: None)
+        for epoch in range(epochs):
+            run.train_epoch(epoch, ctx)
+        T_hat = estimate_transition_matrix(torch.softmax(run.train_logits(), -1)).numpy()
+        np.testing.assert_allclose(rows["T_hat"].to_numpy().reshape(3, 3), T_hat, atol=1e-4)
+        np.testing.assert_allclose(rows["T_true"].to_numpy().reshape(3, 3), labels.T)
+        # forward with that T-hat, per model, is the stack's forward
+        fwd = [s.replace(loss_params={"T": T_hat}) for s in specs
+               if s.loss == "forward" and s.seed == seed]
+        per_model = train_specs(fwd, ds, trainer="torch", **QUIET).summary
+        stacked = result.summary.query(f"loss == 'forward' and seed == {seed}")
+        for col in ("val_acc", "test_acc", "best_epoch", "train_loss"):
+            np.testing.assert_allclose(per_model[col].to_numpy(), stacked[col].to_numpy(),
+                                       atol=1e-4, err_msg=col)
 
 
 class _Frozen(Loss):

@@ -54,7 +54,7 @@ wildcard_constraints:
     protocol="|".join(config["protocols"]),
     arch=r"[A-Za-z0-9_]+",  # any registered model (UCI: linear, mlp; studies: their models)
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    selection=r"mean|blocks|seed\d+",
+    selection=r"mean|blocks|last|seed\d+",
 
 
 def _local_file(key, env):

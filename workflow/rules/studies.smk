@@ -17,6 +17,7 @@ checkpoint study_datasets:
         source=config["source"],
         splits_source=config["splits_source"],
         selection="all",
+        max_samples=lambda wildcards: STUDIES[wildcards.study].max_samples or 0,
     script:
         "../scripts/check_datasets.py"
 
@@ -113,6 +114,7 @@ rule study_analyze:
         f"{LOGS}/{{results}}/{{study}}/{{arch}}_{{selection}}.log",
     params:
         baseline=lambda wildcards: STUDIES[wildcards.study].config.get("baseline", "ce"),
+        score=lambda wildcards: STUDIES[wildcards.study].score_col,
         average=lambda wildcards: ["--average-over", "seed"] if wildcards.selection == "mean"
         else [],
         out=lambda wildcards, output: os.path.dirname(output.table4),
@@ -136,6 +138,7 @@ rule study_analyze_groups:  # a study with `group_by:` (noise level): one analys
         else [],
         out=lambda wildcards, output: os.path.dirname(output.groups),
         group_by=lambda wildcards: ",".join(STUDIES[wildcards.study].config["group_by"]),
+        score=lambda wildcards: STUDIES[wildcards.study].score_col,
     shell:
         f"{STUDY_ANALYZE} --group-by {{params.group_by:q}} > {{log:q}} 2>&1"
 

@@ -23,7 +23,7 @@ wildcard_constraints:
 # the analyze command of study_analyze and study_analyze_groups (PYTHONHASHSEED: see analyze.smk)
 STUDY_ANALYZE = (
     "PYTHONHASHSEED=0 lossbench analyze {input.scores:q} --out {params.out:q}"
-    " --dataset-col dataset --method-col loss --score-col test_acc_pct"
+    " --dataset-col dataset --method-col loss --score-col {params.score:q}"
     " --baseline {params.baseline:q} {params.average:q} --drop-incomplete"
     " --labels {input.labels:q}"
 )

@@ -1,4 +1,5 @@
-"""Checkpoint script: the availability table of the configured datasets (ok | missing | invalid).
+"""Checkpoint script: the availability table of the configured datasets (ok | missing | invalid
+| excluded by a study's ``max_samples``).
 
 Train jobs are created only for `ok` rows; missing and invalid ones stay in the table so the
 report lists them instead of silently dropping them. A configured name the collection does not
@@ -26,6 +27,10 @@ def main() -> None:
                 f"(e.g. {', '.join(rows['name'][:5])}, ...)"
             )
         rows = rows[rows["name"].isin(selection)]
+    cap = getattr(params, "max_samples", 0)
+    if cap:  # a study's size cap: larger datasets are listed as excluded, not trained
+        over = (rows["status"] == "ok") & (rows["n_samples"] > cap)
+        rows.loc[over, "status"] = f"excluded: more than {cap} samples (study max_samples)"
     counts = rows["status"].str.split(":").str[0].value_counts().to_dict()
     print(f"datasets: {len(rows)} selected, {counts}")
     write_csv(snakemake.output.table, rows)  # noqa: F821

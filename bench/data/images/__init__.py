@@ -26,6 +26,11 @@ Choices where the sets leave one open:
 - ``imagenet``: a ``FileListDataset`` (paths + labels, ``read(i)`` decodes): 1.28 M images do
   not fit one array, so train through a ``torch.utils.data.DataLoader`` over it. ``test_idx``
   is the 50k validation set, as the mixing paper reports (Sec. "ImageNet").
+- ``cifar10_open_set``: CIFAR-10 with 40 % of its training images replaced by CIFAR-100 images
+  given class-balanced random CIFAR-10 labels, the test set CIFAR-10's (the GCE paper's Table 2
+  after Wang et al. 2018; ``_open_set``). Two sources: ``source`` / ``LOSSBENCH_CIFAR10`` and
+  ``open_source`` / ``LOSSBENCH_CIFAR100``; options ``open_rate`` (0.4) and ``open_seed`` (0);
+  ``meta["is_outlier"]`` marks the replaced rows.
 - ``digits``, ``semeion_img``, ``optical_img``: real digits that ship (scikit-learn) or come
   with the UCI-121 source (``source`` is then the UCI source, ``LOSSBENCH_UCI121``), so image
   studies run on a CPU; their rows keep the order of the original sets. ``optical_img`` also
@@ -50,13 +55,14 @@ import numpy as np
 
 from bench.data._registry import register_dataset
 from bench.data.arrays import ArrayDataset
-from bench.data.images import _cifar, _digits, _idx, _trees
+from bench.data.images import _cifar, _digits, _idx, _open_set, _trees
 from bench.data.images._cache import cached
 from bench.data.images._filelist import FileListDataset, list_imagenet
+from bench.data.images._open_set import open_set
 from bench.data.images._source import ImageSource, SourceSpec, locate
 from bench.errors import LossbenchError
 
-__all__ = ["FAMILY", "SOURCES", "URLS", "FileListDataset"]
+__all__ = ["FAMILY", "SOURCES", "URLS", "FileListDataset", "open_set"]
 
 FAMILY = "image"
 OPTIONS = ("val_fraction", "test_fraction")
@@ -147,6 +153,24 @@ _PARSED = {
 for _name, (_parse, _want) in _PARSED.items():
     register_dataset(_name, family=FAMILY, env=SOURCES[_name].env, url=URLS.get(_name))(
         partial(_parsed, _name, _parse, _want))
+
+
+def _member(name: str, source: str) -> ArrayDataset:
+    return _parsed(name, *_PARSED[name], source)
+
+
+def _open_set_dataset(name: str, source=None, open_source=None, open_rate: float | None = None,
+                      open_seed: int = 0, **options: Any) -> ArrayDataset:
+    """An open-set noisy dataset (``_open_set``): a main set with outside training images."""
+    _check_options(name, options)
+    arrays, meta = _open_set.load(name, _member, SOURCES, source, open_source, open_rate,
+                                  open_seed)
+    return _array_dataset(name, arrays, meta, **options)
+
+
+for _name, _spec in _open_set.OPEN_SETS.items():
+    register_dataset(_name, family=FAMILY, env=SOURCES[_spec.main].env,
+                     other_envs=(SOURCES[_spec.other].env,))(partial(_open_set_dataset, _name))
 
 
 @register_dataset("imagenet", family=FAMILY, env=SOURCES["imagenet"].env)

@@ -28,10 +28,13 @@ three classes and the rest of the tasks have two" (Sec. "BERT on the GLUE Benchm
 nine GLUE tasks STS-B is regression (no classification loss applies) and WNLI is the one BERT
 leaves out ("we exclude the problematic WNLI set", Devlin et al. 2018, Sec. 4.1, the recipe
 the paper's transformers footnote points to), which leaves CoLA, SST-2, MRPC, QQP, MNLI (matched
-dev), QNLI, RTE. ``test_idx`` is the dev set (the paper evaluates there); ``meta["metric"]`` the
-official score (``metrics``). Protocols: ``official`` (validation carved from train) and
-``train_dev`` (the paper's recipe: train on all of train, report the dev set after the last
-epoch; validation is the dev set itself, so select no epoch by it). Inputs are BERT's:
+dev), QNLI, RTE. ``test_idx`` is the dev set (the paper evaluates there); ``meta["metric"]`` (and
+the registration's ``metric=``) the official score: the trainers record it per epoch as
+``<split>_score`` (``bench.train._metrics``, from per-class counts summed over batches) and
+select by ``val_score``; ``metrics`` scores a predictions file with scikit-learn. Protocols:
+``official`` (validation carved from train) and ``train_dev`` (the paper's recipe: train on all
+of train, report the dev set after the last epoch; validation is the dev set itself, so no
+epoch is selected by it: the tables take the last). Inputs are BERT's:
 ``max_length`` = 64 as in the paper; encodings are cached (``_cache``).
 """
 
@@ -76,7 +79,7 @@ def _fractions(name: str, options: dict[str, Any], allowed: tuple[str, ...],
     return {k: float(v) for k, v in options.items()}
 
 
-@register_dataset("clothing_reviews", family=FAMILY, env=CLOTHING_ENV)
+@register_dataset("clothing_reviews", family=FAMILY, env=CLOTHING_ENV, metric="accuracy")
 def clothing_reviews(source: str | os.PathLike | None = None, tokenizer: str = "words",
                      max_length: int = CLOTHING_MAX_LENGTH, min_count: int = MIN_COUNT,
                      **options: Any) -> ArrayDataset:
@@ -159,13 +162,15 @@ for _task in GLUE_TASKS.values():
         partial(_glue_loader, _task))
 
 
-@register_protocol("train_dev", families=(FAMILY,))
+@register_protocol("train_dev", families=(FAMILY,), epoch="last")
 def train_dev(ds: ArrayDataset) -> list[Split]:
     """All published training rows train; validation = test = the published dev set.
 
     The GLUE recipe of the paper (fine-tune a fixed number of epochs, report the dev score
-    of the last one): use the last epoch, never the best by validation, which would be
-    selection on the test set.
+    of the last one): the trainers' tables take the last epoch (``epoch="last"``), never the
+    best by validation, which would be selection on the test set. Among several lrs the best
+    by the dev score is kept, as BERT's recipe (Devlin et al. 2018, Sec. 4.1: "selected the
+    best fine-tuning learning rate ... on the Dev set").
     """
     train, test = published_split(
         ds, "has no published dev/test set; protocol 'train_dev' needs one (use 'random')")

@@ -1,11 +1,12 @@
-"""The official GLUE scores (accuracy, F1, Matthews correlation) from labels and predictions.
+"""The official GLUE scores (accuracy, F1, Matthews correlation) from labels and predictions,
+by scikit-learn: the reference for what the trainers record.
 
-The trainers record accuracy per epoch; a GLUE score needs each dev prediction. A study gets
-them from the torch trainer's predictions files: run with ``spec.save_predictions_at`` =
-the epochs to score (the paper's recipe: the last, ``(6,)``) and ``predictions_dir``; each
-``<run_id>-epoch<k>.csv.gz`` holds the test (here: dev) rows' ``y`` and ``argmax``, and
-``score_predictions(path, dataset.meta["metric"])`` turns one into the task's score.
-``score`` takes the two arrays directly (a final evaluation of the model on the dev rows).
+The trainers record a dataset's declared metric per epoch themselves (``<split>_score``,
+``bench.train._metrics``: from per-class counts summed over batches). This module scores a
+predictions file of the torch trainer (``spec.save_predictions_at`` and ``predictions_dir``:
+``<run_id>-epoch<k>.csv.gz`` holds the test, here dev, rows' ``y`` and ``argmax``) with
+``score_predictions(path, dataset.meta["metric"])``, or two arrays with ``score``; the tests
+check that both ways give the same number.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ Importing this package registers every model with ``family="image"``. Each build
 | ``shufflenet`` | ``shufflenet_v2`` (CIFAR form), ``shufflenet_v2_imagenet`` |
 | ``lenet`` | ``lenet5`` |
 | ``fc`` | ``fc2`` |
+| ``wang_cnn`` | ``wang2018_cnn`` (Wang et al. 2018's shallow CNN, GCE paper Table 2) |
 """
 
 from bench.models.image import (  # noqa: F401  (imported to register the models)
@@ -24,4 +25,5 @@ from bench.models.image import (  # noqa: F401  (imported to register the models
     resnet,
     resnext,
     shufflenet,
+    wang_cnn,
 )
