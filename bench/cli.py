@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "escaping-verdict": "analysis.escaping_cli",
     "analyze": "analysis._cli",
     "noise-curves": "analysis.noise_cli",
+    "q-sweep": "analysis.qsweep_cli",
     "report": "analysis.report_cli",
 }
 

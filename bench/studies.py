@@ -41,7 +41,7 @@ AXES = ("dataset", "model", "loss", "seed", "variant")
 # what a study's analysis may rank (``score:``; columns of ``lossbench select``'s output):
 # accuracy, or each dataset's official metric (needs datasets that declare one)
 SCORE_COLUMNS = ("test_acc_pct", "test_score_pct")
-FIGURES = ("noise_curves",)  # study figures the workflow draws (``figures:``)
+FIGURES = ("noise_curves", "q_sweep")  # study figures the workflow draws (``figures:``)
 REQUIRED = ("title", "results", "datasets", "models", "losses", "seeds", "lrs", "job", "train")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

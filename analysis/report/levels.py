@@ -123,18 +123,17 @@ def level_figures_section(ctx: Context, selection: str = "mean",
     return [*lines, ""] if lines else ["No per-level figures.", ""]
 
 
-@section("noise_curves")
-def noise_curves_section(ctx: Context) -> list[str]:
-    """The accuracy/rank-versus-noise figure of each arch (rule study_noise_curves)."""
-    figures = sorted((ctx.protocol.path / "figures").glob("*/noise_curves_*.png"))
+@section("protocol_figures")
+def protocol_figures_section(ctx: Context, name: str, caption: str = "") -> list[str]:
+    """A study figure per arch (``figures/<arch>/<name>_<arch>.png`` of the protocol folder,
+    e.g. noise_curves, q_sweep) with its caption and the CSV of its numbers."""
+    figures = sorted((ctx.protocol.path / "figures").glob(f"*/{name}_*.png"))
     if not figures:
-        return [f"No noise-curve figure for `{ctx.protocol.name}`.", ""]
+        return [f"No `{name}` figure for `{ctx.protocol.name}`.", ""]
+    numbers = ", ".join(f"`{_rel(f.with_name(name + '.csv'), ctx.readme_dir)}`"
+                        for f in figures)
     return [*(f"![{f.stem}]({_rel(f, ctx.readme_dir)})" for f in figures), "",
-            "Per loss: mean test accuracy (left) and mean rank among the losses (right, 1 = "
-            "best) over datasets, seed-averaged, with percentile-bootstrap 95 % CIs over "
-            "datasets; the clean runs are rate 0 of each row. Numbers: "
-            + ", ".join(f"`{_rel(f.with_name('noise_curves.csv'), ctx.readme_dir)}`"
-                        for f in figures) + ".", ""]
+            " ".join(f"{caption} Numbers: {numbers}.".split()), ""]
 
 
 def _summaries(ctx: Context) -> dict[str, pd.DataFrame]:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 
@@ -42,13 +43,20 @@ def test_noise_uci_plans_two_jobs_per_available_dataset(tmp_path: Path, env) -> 
     _snakemake(tmp_path, "results/noise/noise_uci/datasets.csv")
     with open(tmp_path / "results/noise/noise_uci/datasets.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    ok = [r["name"] for r in rows if r["status"] == "ok"]
+    ok = [r for r in rows if r["status"] == "ok"]
     missing = [r["name"] for r in rows if r["status"] == "missing"]
-    assert len(rows) == 121 and len(ok) > 100
+    excluded = [r for r in rows if r["status"].startswith("excluded")]
+    assert len(rows) == 121 and ok and "miniboone" in missing
+    study = yaml.safe_load((REPO / "config/studies/noise_uci.yaml").read_text())
+    cap = study["datasets"].get("max_samples")
+    if cap:  # the study's size cap: larger datasets listed as excluded, never trained
+        assert all(int(r["n_samples"]) <= cap for r in ok)
+        assert excluded and all(int(r["n_samples"]) > cap for r in excluded)
     plan = _snakemake(tmp_path, "-n", "-p", "noise_uci")
     assert _count(plan, "study_train") == 2 * len(ok)
-    for name in missing:  # offline mirror: miniboone; listed, never trained
+    for name in [*missing, *(r["name"] for r in excluded)]:
         assert f"--dataset {name} " not in plan
     # a variant with parentheses reaches the train command as one shell word
-    assert "--losses 'ce,mae,gce,trunc_gce,forward(T=true),forward,ce_el_0to05'" in plan
+    assert f"--losses '{','.join(study['losses'])}'" in plan
+    assert "forward(T=true)" in study["losses"]
     assert "--noise none,uniform:0.2,uniform:0.4,uniform:0.6,pair:0.1,pair:0.2" in plan

@@ -211,3 +211,42 @@ def test_report_shows_levels_curves_and_verdicts_of_a_grouped_study(tmp_path: Pa
     assert "not tested" in verdicts[2]  # forward (T-hat) absent here
     assert "**reproduced** on UCI-121" in verdicts[3]  # MAE trains less accurately
     assert "cd_diagram.png" in text and "noise_kind=uniform/noise_rate=0.4" in text
+
+
+def _epochs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-epoch rows of two lrs; the summary selects 0.01 for every run but one (0.001)."""
+    rows, chosen = [], []
+    for dataset in ("a", "b"):
+        for kind, rate in (("none", 0.0), ("uniform", 0.6)):
+            for loss in ("ce", "gce(q=0.5)", "gce(q=0.8)"):
+                for seed in (0, 1):
+                    lr = 0.001 if (dataset, loss, seed) == ("b", "ce", 1) else 0.01
+                    chosen.append({"dataset": dataset, "arch": "mlp", "loss": loss,
+                                   "seed": seed, "noise_kind": kind, "noise_rate": rate,
+                                   "lr": lr})
+                    for run_lr in (0.01, 0.001):
+                        for epoch in range(3):
+                            acc = 0.5 + 0.1 * epoch + (0.2 if run_lr == 0.001 else 0) + seed / 100
+                            rows.append({**chosen[-1], "lr": run_lr, "epoch": epoch,
+                                         "test_acc": acc})
+    return pd.DataFrame(rows), pd.DataFrame(chosen)
+
+
+def test_q_sweep_follows_each_runs_selected_lr_and_orders_methods_by_q():
+    from analysis.qsweep import draw_q_curves, method_q, q_curves
+
+    assert [method_q(m) for m in ("ce", "gce(q=0.25)", "gce(k=0.5, q=0.7)")] == [0, 0.25, 0.7]
+    assert np.isnan(method_q("mae"))
+    epochs, summary = _epochs()
+    curves = q_curves(epochs, summary, "mlp")
+    at = curves.set_index(["dataset", "noise_kind", "loss", "epoch"])["test_acc"]
+    # a: lr 0.01 for both seeds -> mean of 50 + 10 e + {0, 1}
+    assert at[("a", "none", "ce", 2)] == pytest.approx(70.5)
+    # b, ce: seed 1 ran at its selected lr 0.001 (+20 points), seed 0 at 0.01
+    assert at[("b", "none", "ce", 2)] == pytest.approx((70 + 91) / 2)
+    assert list(curves.drop_duplicates("loss")["loss"]) == ["ce", "gce(q=0.5)", "gce(q=0.8)"]
+    fig = draw_q_curves(curves, "mlp")
+    assert len(fig.get_axes()) == 2 * 2  # datasets x noise levels
+    assert fig.get_axes()[0].get_title() == "a, clean"
+    with pytest.raises(LossbenchError, match="summary: no rows for arch='linear'"):
+        q_curves(epochs, summary, "linear")

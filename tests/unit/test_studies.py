@@ -109,7 +109,9 @@ def test_collection_study_ranges_over_the_collection_and_keeps_available_jobs():
     kept = study.jobs(datasets=["iris", "wine"])
     assert [j.id for j in kept] == ["iris__linear", "iris__mlp", "wine__linear", "wine__mlp"]
     args = kept[0].args
-    assert _flag(args, "--losses") == "ce,mae,gce,trunc_gce,forward(T=true),forward,ce_el_0to05,tce"
+    # variants reach the train command as written, commas inside parentheses included
+    assert _flag(args, "--losses") == ",".join(study.config["losses"])
+    assert "forward(T=true)" in study.config["losses"]
     assert _flag(args, "--noise").split(",")[0] == "none" and _flag(args, "--epochs") == "50"
     assert study.max_samples == 2000  # the checkpoint lists larger datasets as excluded
 
@@ -174,3 +176,11 @@ def test_unknown_figure_and_bad_group_by_are_one_line(tmp_path):
     (tmp_path / "g.yaml").write_text(base + "group_by: noise_kind\n")
     with pytest.raises(LossbenchError, match="'group_by' must be a list"):
         load_study("g", tmp_path)
+
+
+def test_q_sweep_study_runs_each_q_as_its_own_method():
+    study = load_study("noise_qsweep", STUDIES)
+    jobs = study.jobs()
+    assert len(jobs) == len(study.datasets) and study.config["figures"] == ["q_sweep"]
+    assert study.methods() == ["ce", "gce(q=0.25)", "gce(q=0.5)", "gce(q=0.7)", "gce(q=0.8)"]
+    assert _flag(jobs[0].args, "--noise") == "none,uniform:0.2,uniform:0.6"

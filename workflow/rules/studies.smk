@@ -162,6 +162,25 @@ rule study_noise_curves:  # `figures: [noise_curves]`: accuracy and rank vs nois
         " --labels {input.labels:q} --out-dir {params.out:q} > {log:q} 2>&1"
 
 
+rule study_q_sweep:  # `figures: [q_sweep]`: test accuracy per epoch for Lq's q (GCE Fig. 2)
+    conda:
+        "../envs/lossbench.yaml"
+    input:
+        epochs=f"{STUDY_ROOT}/epochs.csv.gz",
+        summary=f"{STUDY_ROOT}/summary.csv",
+    output:
+        table=f"{STUDY_ROOT}/figures/{{arch}}/q_sweep.csv",
+        png=f"{STUDY_ROOT}/figures/{{arch}}/q_sweep_{{arch}}.png",
+        svg=f"{STUDY_ROOT}/figures/{{arch}}/q_sweep_{{arch}}.svg",
+    log:
+        f"{LOGS}/{{results}}/{{study}}/q_sweep_{{arch}}.log",
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.table),
+    shell:
+        "lossbench q-sweep --epochs {input.epochs:q} --summary {input.summary:q}"
+        " --arch {wildcards.arch:q} --out-dir {params.out:q} > {log:q} 2>&1"
+
+
 rule study_buckets:
     conda:
         "../envs/lossbench.yaml"

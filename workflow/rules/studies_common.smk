@@ -52,8 +52,8 @@ def study_targets(name):
     out = expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/{table}",
                  arch=study_archs(name), selection=selections)
     out.append(f"{study_dir(name)}/scores.csv")
-    if "noise_curves" in STUDIES[name].config.get("figures", []):
-        out += expand(f"{study_dir(name)}/figures/{{arch}}/noise_curves_{{arch}}.png",
+    for figure in STUDIES[name].config.get("figures", []):  # noise_curves, q_sweep
+        out += expand(f"{study_dir(name)}/figures/{{arch}}/{figure}_{{arch}}.png",
                       arch=study_archs(name))
     if STUDIES[name].collection is not None:  # which datasets were available (the report)
         out.append(f"{study_dir(name)}/datasets.csv")
