@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -90,9 +90,11 @@ class Rule:
     """``check(inputs, baseline, study, **params) -> (reproduced | None, evidence)``.
 
     ``inputs`` maps each analysis group (arch) to its Table 4 (``needs="tables"``, indexed by
-    method id), to its friedman.json (``needs="friedman"``) or to its rows of the collected
-    summary.csv (``needs="summary"``: per-dataset tests). ``text`` is the rule as a
-    sentence, formatted with the parameters, ``group`` and ``delta``.
+    method id), to its friedman.json (``needs="friedman"``), to its (Table 4, Conover-BH
+    matrix) pair (``needs="posthoc"``), to its rows of the collected summary.csv
+    (``needs="summary"``: per-dataset tests) or to a section's own table (any other
+    ``needs``, e.g. ``escaping``: the rows of escaping/verdict.csv, passed by that section).
+    ``text`` is the rule as a sentence, formatted with the parameters, ``group`` and ``delta``.
     """
 
     check: Callable[..., tuple[bool | None, str]]
@@ -188,6 +190,29 @@ def friedman_p_below(friedmans, baseline, study, alpha):
     return ok, "; ".join(parts)
 
 
+@register_rule("better_posthoc",
+               "`{method}` has a lower mean rank than `{over}` and the Conover–Friedman p-value "
+               "of the pair, Benjamini–Hochberg-adjusted over all pairs, is below {alpha:g}, "
+               "for every {group}; not reproduced: for some {group} `{over}` ranks as well or "
+               "better, or the pair is not distinguishable at {alpha:g}",
+               needs="posthoc")
+def better_posthoc(posthocs, baseline, study, method, over, alpha=0.05):
+    tables = {g: t for g, (t, _) in posthocs.items()}
+    if not tables:
+        return None, "not tested: no table4.csv"
+    if (why := _absent(tables, [method, over])) is not None:
+        return None, why
+    ok, parts = True, []
+    for group, (t, conover) in posthocs.items():
+        if conover is None or method not in conover.index or over not in conover.columns:
+            return None, f"not tested: no Conover–BH p-value of {method} vs {over} ({group})"
+        p = float(conover.loc[method, over])
+        ok &= bool(t.loc[method, "mean_rank"] < t.loc[over, "mean_rank"] and p < alpha)
+        parts.append(f"{group}: {_fmt_rank(t, method, study.delta)} vs "
+                     f"{_fmt_rank(t, over, study.delta)}; Conover–BH p = {p:.2e}")
+    return ok, "; ".join(parts)
+
+
 _H1 = {"greater": "higher", "less": "lower"}
 
 
@@ -232,21 +257,29 @@ def rule_text(claim: Claim, study: Study) -> str:
     return RULES[claim.rule].text.format(**params, group=study.group, delta=study.delta)
 
 
+#: what a selection (one analysis folder per group) supplies; other rules need a section's data
+PER_SELECTION = ("tables", "friedman", "posthoc")
+
+
 def verdicts(study: Study, tables: dict[str, pd.DataFrame], friedmans: dict[str, dict],
-             baseline: str, summaries: dict[str, pd.DataFrame] | None = None) -> list[Verdict]:
-    """One verdict per claim of ``study`` from one selection's per-group tables (and, for
-    per-dataset tests, each group's rows of the collected summary)."""
+             baseline: str, summaries: dict[str, pd.DataFrame] | None = None, *,
+             inputs: dict[str, dict] | None = None,
+             claims: Collection[str] | None = None) -> list[Verdict]:
+    """One verdict per claim of ``study`` (those with ids in ``claims``, default all) from one
+    selection's per-group tables (and, for per-dataset tests, each group's rows of the collected
+    summary; ``inputs``: what other rules need, keyed by their ``needs``)."""
+    given = {"tables": tables, "friedman": friedmans, "summary": summaries or {},
+             **(inputs or {})}
     out = []
     for claim in study.claims:
+        if claims is not None and claim.id not in claims:
+            continue
         rule = RULES[claim.rule]
-        if rule.needs == "friedman":
-            reproduced, evidence = rule.check(friedmans, baseline, study, **claim.params)
-        elif rule.needs == "summary":
-            reproduced, evidence = rule.check(summaries or {}, baseline, study, **claim.params)
-        elif not tables:
+        if rule.needs == "tables" and not tables:
             reproduced, evidence = None, "not tested: no table4.csv"
         else:
-            reproduced, evidence = rule.check(tables, baseline, study, **claim.params)
+            reproduced, evidence = rule.check(given.get(rule.needs, {}), baseline, study,
+                                              **claim.params)
         out.append(Verdict(claim, rule_text(claim, study), reproduced, evidence))
     return out
 

@@ -2,7 +2,8 @@
 
 ``<study>/datasets.csv``, ``<study>/losses.csv`` (display labels) and per protocol
 ``<study>/<protocol>/{settings.json,timings.csv,scores.csv}`` and
-``<study>/<protocol>/analysis/<arch>/<seedN|mean>/{table4.csv,friedman.json,*.png}``.
+``<study>/<protocol>/analysis/<arch>/<seedN|mean>/{table4.csv,friedman.json,conover_bh.csv,
+*.png}``.
 Missing files become None (the renderer says they are missing); malformed ones stop with one line.
 """
 
@@ -29,6 +30,8 @@ class Selection:
     path: Path
     table: pd.DataFrame | None  # index = loss id; columns wins, delta, mean_rank
     friedman: dict | None
+    # Conover-Friedman p-values, BH-adjusted (k x k, index and columns = loss ids), if written
+    conover: pd.DataFrame | None = None
     # a grouped analysis (groups.csv, e.g. one group per noise level): its index and the
     # outputs of each group folder, keyed by the folder (``noise_kind=uniform/noise_rate=0.4``)
     groups: pd.DataFrame | None = None
@@ -98,6 +101,20 @@ def read_table4(path: Path, labels: dict[str, str]) -> pd.DataFrame | None:
     return table.set_index("method")[list(TABLE_COLUMNS[1:]) + optional]
 
 
+def read_conover(path: Path, labels: dict[str, str]) -> pd.DataFrame | None:
+    """The k x k Conover-BH matrix (conover_bh.csv) with rows and columns as loss ids."""
+    matrix = _read_csv(path)
+    if matrix is None:
+        return None
+    if "method" not in matrix.columns:
+        raise LossbenchError(f"{path}: no 'method' column; expected the Conover-BH matrix "
+                             "written by `lossbench analyze`")
+    by_label = {label: loss_id for loss_id, label in labels.items()}
+    matrix = matrix.set_index("method").rename(index=lambda m: by_label.get(m, m),
+                                               columns=lambda m: by_label.get(m, m))
+    return matrix.rename_axis(None)
+
+
 def read_paper_table(source: str | os.PathLike | Traversable) -> pd.DataFrame:
     """A paper's table (method,group,wins,delta,mean_rank) from a path or package resource."""
     source = source if hasattr(source, "open") else Path(source)
@@ -144,6 +161,7 @@ def read_selection(path: Path, labels: dict[str, str]) -> Selection:
     """One analysis folder; a grouped one (groups.csv) with each group folder it lists."""
     selection = Selection(path=path, table=read_table4(path / "table4.csv", labels),
                           friedman=read_json(path / "friedman.json"),
+                          conover=read_conover(path / "conover_bh.csv", labels),
                           groups=_read_csv(path / "groups.csv"))
     if selection.groups is not None:
         if "folder" not in selection.groups.columns:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.report.claims import StudyStatus, Verdict, verdicts
+from analysis.report.claims import PER_SELECTION, RULES, StudyStatus, Verdict, verdicts
 from analysis.report.read import Protocol, StudyResults, friedman_p
 from bench.errors import LossbenchError
 
@@ -81,13 +81,20 @@ def mark(reproduced: bool | None) -> str:
     return {True: "**reproduced**", False: "**not reproduced**", None: "not tested"}[reproduced]
 
 
-def selection_verdicts(ctx: Context, protocol: Protocol, selection: str) -> list[Verdict]:
-    """The study's verdicts on one selection (``mean`` = averaged over seeds) of a protocol."""
-    tables = {arch: sels[selection].table for arch, sels in protocol.analysis.items()
-              if selection in sels and sels[selection].table is not None}
-    friedmans = {arch: sels[selection].friedman for arch, sels in protocol.analysis.items()
-                 if selection in sels and sels[selection].friedman is not None}
-    return verdicts(ctx.study, tables, friedmans, ctx.baseline)
+def selection_verdicts(ctx: Context, protocol: Protocol, selection: str,
+                       claims: list[str] | None = None) -> list[Verdict]:
+    """The study's verdicts on one selection (``mean`` = averaged over seeds) of a protocol:
+    the claims with ids in ``claims``, default every claim a selection decides (its rule
+    needs Table 4, Friedman or the post-hoc matrix; not a section's own data)."""
+    found = {arch: sels[selection] for arch, sels in protocol.analysis.items()
+             if selection in sels}
+    tables = {a: s.table for a, s in found.items() if s.table is not None}
+    friedmans = {a: s.friedman for a, s in found.items() if s.friedman is not None}
+    posthocs = {a: (s.table, s.conover) for a, s in found.items() if s.table is not None}
+    if claims is None:
+        claims = [c.id for c in ctx.study.claims if RULES[c.rule].needs in PER_SELECTION]
+    return verdicts(ctx.study, tables, friedmans, ctx.baseline,
+                    inputs={"posthoc": posthocs}, claims=claims)
 
 
 def render_sections(ctx: Context, specs: tuple[dict, ...] | list[dict]) -> list[str]:
@@ -227,12 +234,17 @@ def timing_section(ctx: Context) -> list[str]:
 
 
 @section("verdicts")
-def verdicts_section(ctx: Context) -> list[str]:
+def verdicts_section(ctx: Context, claims: list[str] | None = None) -> list[str]:
+    """One row per claim (``claims``: these ids; default every claim a selection decides)."""
     names = ctx.protocol.selection_names()
     if not names:
         return ["No analysis folders: no verdicts.", ""]
+    unknown = sorted(set(claims or ()) - {c.id for c in ctx.study.claims})
+    if unknown:
+        raise LossbenchError(f"{ctx.study.source}: verdicts section: unknown claim id(s) "
+                             f"{', '.join(unknown)}")
     main = names[0]
-    per_sel = {name: selection_verdicts(ctx, ctx.protocol, name) for name in names}
+    per_sel = {name: selection_verdicts(ctx, ctx.protocol, name, claims) for name in names}
     lines = [f"Decided on `{main}` (seed-averaged as the paper) with the rule stated per claim; "
              "the last column repeats the rule on each seed alone.", ""]
     rows = []
@@ -252,16 +264,18 @@ def _cell(table: pd.DataFrame | None, loss_id: str) -> str:
 
 @section("paper_table")
 def paper_table_section(ctx: Context, paper_note: str = "paper") -> list[str]:
-    """Our seed-averaged Table 4 next to the paper's, per group (arch)."""
+    """Our seed-averaged Table 4 next to the paper's, per group (arch); ours alone for a
+    study without a paper table (a claim the paper printed no table for)."""
     protocol, labels, paper = ctx.protocol, ctx.results.labels, ctx.paper
     archs = [a for a in protocol.analysis if "mean" in protocol.analysis[a]]
     if not archs:
         return ["No seed-averaged analysis (analysis/<arch>/mean) for this protocol.", ""]
     ours = {a: protocol.analysis[a]["mean"].table for a in archs}
     ids = list(labels) or sorted({i for t in ours.values() if t is not None for i in t.index})
+    beside = ctx.study.paper_table is not None
     header = ["method"]
     for arch in archs:
-        header += [f"{arch}: ours", f"{arch}: paper"]
+        header += [f"{arch}: ours", f"{arch}: paper"] if beside else [arch]
     rows = []
     for loss_id in ids:
         row = [f"{labels.get(loss_id, loss_id)} (`{loss_id}`)"]
@@ -269,12 +283,15 @@ def paper_table_section(ctx: Context, paper_note: str = "paper") -> list[str]:
             theirs = None
             if paper is not None:
                 theirs = paper[paper["group"] == arch].set_index("method")
-            row += [_cell(ours[arch], loss_id), _cell(theirs, loss_id)]
+            row.append(_cell(ours[arch], loss_id))
+            if beside:
+                row.append(_cell(theirs, loss_id))
         rows.append(row)
+    where = (f"{paper_note}; ours: the datasets listed above" if beside
+             else "the datasets listed above")
     return [
         f"Each cell: #wins / {ctx.study.delta} vs `{ctx.baseline}` / mean rank, averaged over "
-        f"seeds ({paper_note}; ours: the datasets listed above). `–`: not run or not in the "
-        "paper.",
+        f"seeds ({where}). `–`: not run" + (" or not in the paper." if beside else "."),
         "",
         *md_table(header, rows),
         "",
@@ -332,6 +349,31 @@ def friedman_section(ctx: Context) -> list[str]:
             rows.append([arch, name, f"{float(stat):.2f}", f"{p:.2e}",
                          f.get("n_datasets", "–"), f.get("n_methods", "–")])
     return [*md_table(["arch", "seeds", "statistic", "p-value", "datasets", "methods"], rows), ""]
+
+
+@section("posthoc")
+def posthoc_section(ctx: Context, selection: str = "mean", alpha: float = 0.05) -> list[str]:
+    """Every pair's Conover–Friedman p-value, Benjamini–Hochberg-adjusted (conover_bh.csv),
+    with both mean ranks, per group: the post-hoc test behind the CD diagrams as numbers."""
+    labels, rows = ctx.results.labels, []
+    for arch, sels in ctx.protocol.analysis.items():
+        sel = sels.get(selection)
+        if sel is None or sel.table is None or sel.conover is None:
+            rows.append([arch, "–", "–", "no conover_bh.csv"])
+            continue
+        order = [m for m in labels if m in sel.table.index]
+        order += [m for m in sel.table.index if m not in order]
+        for i, a in enumerate(order):
+            for b in order[i + 1:]:
+                p = float(sel.conover.loc[a, b])
+                rows.append([arch, f"`{a}` vs `{b}`",
+                             f"{sel.table.loc[a, 'mean_rank']:.2f} / "
+                             f"{sel.table.loc[b, 'mean_rank']:.2f}",
+                             f"**{p:.2e}**" if p < alpha else f"{p:.2e}"])
+    title = "averaged over seeds" if selection == "mean" else f"`{selection}`"
+    return [f"Conover–Friedman post-hoc test over datasets ({title}), p-values "
+            f"Benjamini–Hochberg-adjusted over all pairs (Demšar 2006); bold: below {alpha:g}.",
+            "", *md_table(["arch", "pair", "mean ranks", "p (Conover–BH)"], rows), ""]
 
 
 @section("analysis_figures")

@@ -1,6 +1,7 @@
 # Escaping efficiency (mixing paper eqs. 15-19; issue 18): `lossbench probe escaping` per dataset
 # of the mixing_mechanisms study's `probe:` section, then the sign-test verdict and the figure.
-# A target of its own, not part of `all`: `snakemake --cores N mixing_mechanisms_probe`.
+# A target of its own (`snakemake --cores N mixing_mechanisms_probe`), and part of `all` when
+# mixing_mechanisms is in config `studies:` (the report's inputs: probe_report_inputs).
 
 from bench.studies import load_study
 

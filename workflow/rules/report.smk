@@ -12,6 +12,7 @@ rule report:
         figure=rules.gradient_figure.output,
         studies=f"{RESULTS}/studies.csv",
         study_tables=[t for n in config["studies"] for t in study_targets(n)],
+        escaping=probe_report_inputs,
     output:
         f"{RESULTS}/README.md",
     conda:

@@ -92,3 +92,14 @@ def study_data_args(wildcards):
 def study_methods(name):
     """The method names the tables carry: the loss id, with its study-wide parameters."""
     return STUDIES[name].methods()
+
+
+def probe_report_inputs(wildcards=None):
+    """The escaping-efficiency verdict (rules in mechanisms.smk) as report inputs, when
+    mixing_mechanisms runs with the default target and its file has a `probe:` section: the
+    report renders it, so `snakemake` regenerates it. Read at DAG time (an input function),
+    when every rule file is included."""
+    study = STUDIES.get("mixing_mechanisms")
+    if "mixing_mechanisms" not in config["studies"] or not study.config.get("probe"):
+        return []
+    return list(rules.escaping_verdict.output)
