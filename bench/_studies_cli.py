@@ -1,7 +1,8 @@
 """`lossbench studies`: the studies table the report reads (name, status, reason, claims).
 
 Every configured study gets a row: UCI-121 first, then the studies the default target runs,
-then the GPU targets. A study whose datasets have no source is "not run: data not configured"
+then the GPU targets, then the CPU targets of their own (listed with the command that runs
+them). A study whose datasets have no source is "not run: data not configured"
 with the variables to set, so no table is ever silently absent from the report.
 """
 
@@ -17,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", nargs="*", default=[], help="studies of the default target")
     parser.add_argument("--targets", nargs="*", default=[],
                         help="studies that are targets of their own (GPU studies)")
+    parser.add_argument("--cpu-targets", nargs="*", default=[],
+                        help="CPU studies that are targets of their own (not in the default run)")
     parser.add_argument("--sources", nargs="*", default=[], metavar="DATASET=SOURCE",
                         help="dataset sources given in the config (beside env variables)")
     parser.add_argument("--out", required=True, help="CSV to write")
@@ -33,11 +36,13 @@ def run(args: argparse.Namespace) -> int:
     sources = dict(item.split("=", 1) for item in args.sources if "=" in item)
     packaged = {p.name for p in resources.files("analysis.claims").iterdir()}
     rows = [{"name": "uci", "status": "run", "reason": "", "claims": "mixing_uci.yaml"}]
-    for name in [*args.run, *args.targets]:
+    for name in [*args.run, *args.targets, *args.cpu_targets]:
         study = load_study(name, args.folder)
         configured, reason = study.data_status(sources)
         if configured and name in args.targets:
             reason = f"GPU target: `snakemake --cores N --resources gpu=1 {name}`"
+        if configured and name in args.cpu_targets:  # not in the default run: how to run it
+            configured, reason = False, f"a CPU target of its own: `snakemake --cores N {name}`"
         claims = study.config.get("claims") or (f"{name}.yaml" if f"{name}.yaml" in packaged
                                                  else "")
         rows.append({"name": name, "status": "run" if configured else "not run",

@@ -184,3 +184,18 @@ def test_q_sweep_study_runs_each_q_as_its_own_method():
     assert len(jobs) == len(study.datasets) and study.config["figures"] == ["q_sweep"]
     assert study.methods() == ["ce", "gce(q=0.25)", "gce(q=0.5)", "gce(q=0.7)", "gce(q=0.8)"]
     assert _flag(jobs[0].args, "--noise") == "none,uniform:0.2,uniform:0.6"
+
+
+def test_studies_table_lists_cpu_targets_as_not_run_with_their_command(tmp_path):
+    """A CPU study outside the default run is reported with the command that runs it."""
+    import pandas as pd
+
+    from bench.cli import main
+
+    out = tmp_path / "studies.csv"
+    assert main(["studies", "--folder", str(STUDIES), "--run", "images_small",
+                 "--cpu-targets", "noise_qsweep", "--out", str(out)]) == 0
+    rows = pd.read_csv(out).set_index("name")
+    assert rows.loc["images_small", "status"] == "run"
+    assert rows.loc["noise_qsweep", "status"] == "not run"
+    assert "snakemake --cores N noise_qsweep" in rows.loc["noise_qsweep", "reason"]

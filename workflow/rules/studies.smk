@@ -211,11 +211,13 @@ rule studies_table:
     params:
         run=config["studies"],
         targets=config["gpu_studies"],
+        cpu_targets=config.get("cpu_targets", []),
         folder=STUDY_DIR,
         sources=[f"{k}={v}" for k, v in SOURCES.items()],
     shell:
         "lossbench studies --folder {params.folder:q} --run {params.run:q}"
-        " --targets {params.targets:q} --sources {params.sources:q}"
+        " --targets {params.targets:q} --cpu-targets {params.cpu_targets:q}"
+        " --sources {params.sources:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 

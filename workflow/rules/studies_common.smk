@@ -4,7 +4,8 @@ from bench.data import dataset_family
 from bench.studies import load_study
 
 STUDY_DIR = repo_path(config["study_dir"])
-STUDIES = {n: load_study(n, STUDY_DIR) for n in config["studies"] + config["gpu_studies"]}
+STUDIES = {n: load_study(n, STUDY_DIR)
+           for n in config["studies"] + config["gpu_studies"] + config.get("cpu_targets", [])}
 SOURCES = {k: str(v) for k, v in (config.get("sources") or {}).items() if v}
 STUDY_JOBS = {n: {j.id: j for j in s.jobs(SOURCES)} for n, s in STUDIES.items()}
 STUDY_ROOT = f"{RESULTS}/{{results}}/{{study}}"
