@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "analysis._cli",
     "noise-curves": "analysis.noise_cli",
     "q-sweep": "analysis.qsweep_cli",
+    "transitions": "analysis.transitions_cli",
     "report": "analysis.report_cli",
 }
 

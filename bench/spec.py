@@ -26,6 +26,11 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 NOISE_KEYS = ("kind", "rate", "mapping")
 # spec fields that say where/how fast a run goes, not what it computes: not in run_id
 EXECUTION_KEYS = ("device", "threads", "progress")
+# spec values the stacked engine implements; any other value sends the grid to the per-model
+# trainer (bench.train._run.stacked_refusal; bench.studies reads it without importing torch)
+STACKED_SPEC = {"nesterov": False, "weight_decay": 0.0, "schedule": "constant",
+                "augment": "none", "amp": False, "eval_every": 0, "save_predictions_at": ()}
+REFERENCE_LOSS = "ce"  # the model forward's T-hat is estimated from (``forward`` without T)
 
 
 def _params(value: Mapping[str, Any] | Iterable | None, where: str) -> Params:

@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.errors import LossbenchError
 from bench.io import read_yaml
-from bench.spec import parse_method
+from bench.spec import REFERENCE_LOSS, STACKED_SPEC, parse_method
 
 
 def _uci121() -> list[str]:
@@ -170,6 +170,24 @@ class Study:
             out.append(RunSpec(dataset="-", model="-", loss=loss_id, loss_params=params).method)
         return out
 
+    def records_t_hat(self) -> bool:
+        """Whether its train jobs write ``transitions.csv`` (forward's T-hat estimates beside
+        the true T, collected by the workflow): plain ``forward`` (no T) and its CE reference
+        train in one job (``loss`` is no job axis) on the stacked engine, i.e. a CPU study
+        whose settings ask for nothing the stack lacks (``bench.train._run``). Otherwise the
+        per-model trainer estimates T-hat inside the loss and records none. Models are not
+        checked (that needs torch): a job that trained forward per model and wrote no
+        ``transitions.csv`` stops ``lossbench transitions`` with one line naming it."""
+        methods = self.methods()
+        if ("forward" not in methods or REFERENCE_LOSS not in methods
+                or "loss" in self.config["job"] or self.gpu):
+            return False
+        overrides = [*self.config.get("per_dataset", {}).values(),
+                     *(s for per in self.config.get("per_model_dataset", {}).values()
+                       for s in per.values()),
+                     *self.config.get("variants", {}).values()]
+        return all(_stacked_settings(s) for s in [self.config["train"], *overrides])
+
     def data_status(self, sources: dict[str, str] | None = None) -> tuple[bool, str]:
         """(configured, reason): every dataset has a source (config, env) or needs none."""
         from bench.data import dataset_source_env
@@ -184,6 +202,17 @@ class Study:
         if missing:
             return False, "data not configured: " + ", ".join(dict.fromkeys(missing))
         return True, ""
+
+
+def _stacked_settings(settings: dict[str, Any]) -> bool:
+    """Train settings (or a partial override) the stacked engine runs as they are."""
+    if settings.get("trainer", "auto") == "torch" or settings.get("device") in ("cuda", "mps"):
+        return False
+    for key, value in STACKED_SPEC.items():
+        given = settings.get(key, value)
+        if (tuple(given) if isinstance(given, list) else given) != value:
+            return False
+    return True
 
 
 def load_study(name: str, folder: str | os.PathLike) -> Study:

@@ -14,6 +14,7 @@ from pathlib import Path
 from analysis.report import beside as _beside  # noqa: F401  (registers paper_beside)
 from analysis.report import escaping as _escaping  # noqa: F401 (registers escaping, sign_test)
 from analysis.report import levels as _levels  # noqa: F401 (registers its sections)
+from analysis.report import transitions as _transitions  # noqa: F401 (transition_error)
 from analysis.report.claims import StudyStatus, load_studies
 from analysis.report.read import StudyResults, read_paper_table, read_study
 from analysis.report.render import Context, check_sections, render_page

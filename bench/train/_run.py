@@ -32,15 +32,11 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import LossbenchError
-from bench.spec import RunSpec, varying_keys
+from bench.spec import REFERENCE_LOSS, STACKED_SPEC, RunSpec, varying_keys
 from bench.train._tables import epochs_table, iterations_table, summary_table
 
 TRAINERS = ("auto", "stacked", "torch")
-REFERENCE_LOSS = "ce"  # the model forward's T-hat is estimated from
 STACKED_NEEDS = frozenset({"sample_weights", "lr_multiplier", "best_model"})
-# spec values the stacked engine implements; any other value sends the grid to torch
-_STACKED_SPEC = {"nesterov": False, "weight_decay": 0.0, "schedule": "constant",
-                 "augment": "none", "amp": False, "eval_every": 0, "save_predictions_at": ()}
 # columns every table has (the UCI tables' layout); other varying spec keys follow them
 BASE_KEYS = ("dataset", "model", "fold", "seed", "loss", "lr")
 # columns of a job with label noise (after ``lr``); noise_mapping only when a spec sets one
@@ -108,7 +104,7 @@ def stacked_refusal(spec: RunSpec, loss, input_shape: tuple[int, ...],
     extra = set(loss.needs) - provided
     if extra:
         return f"loss {spec.method!r} needs {sorted(extra)}"
-    for key, value in _STACKED_SPEC.items():
+    for key, value in STACKED_SPEC.items():
         if getattr(spec, key) != value:
             return f"{key}={getattr(spec, key)!r}"
     if resolve_device(spec.device) != "cpu":

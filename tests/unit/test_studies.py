@@ -199,3 +199,33 @@ def test_studies_table_lists_cpu_targets_as_not_run_with_their_command(tmp_path)
     assert rows.loc["images_small", "status"] == "run"
     assert rows.loc["noise_qsweep", "status"] == "not run"
     assert "snakemake --cores N noise_qsweep" in rows.loc["noise_qsweep", "reason"]
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("noise_uci", True),  # forward and CE in one stacked job per dataset x model
+    ("noise_smoke", False),  # forward with the true T only
+    ("noise_images_small", False),  # one loss per job, torch trainer
+    ("gce_table1", False), ("gce_table2", False),  # GPU, torch trainer
+])
+def test_studies_that_record_forwards_t_hat(name, expected):
+    assert load_study(name, STUDIES).records_t_hat() is expected
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ("", True),
+    ("losses: [ce, 'forward(T=true)']\n", False),  # no T-hat to estimate
+    ("losses: [mae, forward]\n", False),  # no CE reference in the job
+    ("job: [dataset, loss]\n", False),  # CE and forward in different jobs
+    ("gpu: true\n", False),
+    ("train: {epochs: 2, trainer: torch}\n", False),
+    ("train: {epochs: 2, weight_decay: 0.0005}\n", False),  # the stack has no weight decay
+    ("train: {epochs: 2, weight_decay: 0.0, schedule: constant}\n", True),  # its defaults
+    ("per_dataset: {iris: {augment: normalize}}\n", False),  # one dataset's jobs go per model
+])
+def test_records_t_hat_follows_what_the_stacked_engine_trains(tmp_path, change, expected):
+    base = {"title": "x", "results": "r", "datasets": "[iris, wine]", "models": "[linear]",
+            "losses": "[ce, forward]", "seeds": "[0]", "lrs": "[0.1]", "job": "[dataset]",
+            "train": "{epochs: 2}"}
+    base.update(dict(line.split(": ", 1) for line in change.splitlines()))
+    (tmp_path / "s.yaml").write_text("".join(f"{k}: {v}\n" for k, v in base.items()))
+    assert load_study("s", tmp_path).records_t_hat() is expected

@@ -103,6 +103,11 @@ def test_forward_t_hat_is_estimated_from_the_selected_ce_model_and_trained_stack
     assert result.info["trainers"] == {"ce": "stacked", "forward": "stacked"}
     tr = result.transitions
     assert len(tr) == 2 * 3 * 3  # seeds x C x C
+    # the table `lossbench transitions` collects (one estimate per seed at this level)
+    from analysis.transitions import COLUMNS, transition_error
+
+    assert tuple(tr.columns) == COLUMNS
+    assert transition_error(tr)["n_estimates"].tolist() == [2]
     split = ds.splits("random")[0]
     for seed in (0, 1):
         rows = tr[tr["seed"] == seed]

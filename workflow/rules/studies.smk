@@ -181,6 +181,28 @@ rule study_q_sweep:  # `figures: [q_sweep]`: test accuracy per epoch for Lq's q 
         " --arch {wildcards.arch:q} --out-dir {params.out:q} > {log:q} 2>&1"
 
 
+rule study_transitions:  # a study whose jobs record forward's T-hat (Study.records_t_hat)
+    conda:
+        "../envs/lossbench.yaml"
+    # transitions.csv is a side output of study_train (the same `lossbench train` writes it
+    # with summary.csv); a rule's outputs cannot differ per study, so the summaries are the
+    # declared inputs (the job finished) and the files are read beside them: a job without
+    # one stops `lossbench transitions` with a line naming it
+    input:
+        summaries=study_run_files("summary.csv"),
+    output:
+        table=f"{STUDY_ROOT}/transitions.csv.gz",
+        errors=f"{STUDY_ROOT}/transition_error.csv",
+    log:
+        f"{LOGS}/{{results}}/{{study}}/transitions.log",
+    params:
+        transitions=lambda wildcards, input: [
+            os.path.join(os.path.dirname(s), "transitions.csv") for s in input.summaries],
+        out=lambda wildcards, output: os.path.dirname(output.errors),
+    shell:
+        "lossbench transitions {params.transitions:q} --out-dir {params.out:q} > {log:q} 2>&1"
+
+
 rule study_buckets:
     conda:
         "../envs/lossbench.yaml"

@@ -60,6 +60,8 @@ def study_targets(name):
         out.append(f"{study_dir(name)}/datasets.csv")
     if "buckets" in STUDIES[name].config:  # the motivating example's table
         out.append(f"{study_dir(name)}/buckets.csv")
+    if STUDIES[name].records_t_hat():  # forward's T-hat estimates and their error
+        out += [f"{study_dir(name)}/{f}" for f in ("transitions.csv.gz", "transition_error.csv")]
     return out
 
 
