@@ -51,12 +51,16 @@ Stand-alone contract (needs {"scale_params", "weight_norm"}):
   * ``loss.eval_logits(logits, scales, R)`` the test-time logits;
   * ``loss.closed_form_grads(logits, target, scales=..., weight_norm=R)``: per-sample
     derivatives w.r.t. the logits, each trainable scale and R (what an engine without
-    autograd needs; eq. 15 is the one for R2).
+    autograd needs; eq. 15 is the one for R2); ``value_and_grads`` gives the values too;
+  * ``r_biases`` (R counts biases) and ``r_grad`` (the gradient w.r.t. R goes on to the
+    weights, as ``step_inputs`` passes R with its graph): how an engine computes R and uses
+    dL/dR (bench/train/_scales.py); ``stack_slots`` merges an η sweep into one call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +127,10 @@ class Variant:
     ``init(R0, ratio)`` -> {name: (value, trainable)}; ``low(scales, R)`` the c of the samples
     with δX < η (and of test time), ``high`` the one for δX >= η (None: one scale for all);
     ``d_low`` / ``d_high``: the partial derivatives of that c w.r.t. the trainable scales and
-    ``"R"`` (for ``closed_form_grads``).
+    ``"R"`` (for ``closed_form_grads``). ``relative``: c is a multiple of R (``sep``), so c / R
+    is taken as ``low(scales, 1)``: R cancels exactly, not up to rounding (which autograd would
+    pass on to the weights as noise through R(α), and Adam would amplify on weights without
+    any other gradient).
     """
 
     init: Callable[[Tensor, float], dict[str, tuple[Tensor, bool]]]
@@ -131,6 +138,7 @@ class Variant:
     high: Callable[[Scales, Tensor], Tensor] | None
     d_low: Callable[[Scales, Tensor], dict[str, Tensor | float]]
     d_high: Callable[[Scales, Tensor], dict[str, Tensor | float]]
+    relative: bool = False
 
 
 def _none(s: Scales, R: Tensor) -> dict[str, Tensor | float]:
@@ -148,7 +156,8 @@ VARIANTS: dict[str, Variant] = {
     "sep": Variant(  # eq. 17 + 18
         init=lambda R0, ratio: {"Rs": (torch.full_like(R0, ratio), True)},
         low=lambda s, R: R, high=lambda s, R: s["Rs"] * R,
-        d_low=lambda s, R: {"R": 1.0}, d_high=lambda s, R: {"Rs": R, "R": s["Rs"]}),
+        d_low=lambda s, R: {"R": 1.0}, d_high=lambda s, R: {"Rs": R, "R": s["Rs"]},
+        relative=True),
     "one_scale": Variant(  # eq. 13 with R2 replaced by R1 (Sec. 3.2)
         init=lambda R0, ratio: {"R1": (R0, True)},
         low=lambda s, R: s["R1"], high=None, d_low=lambda s, R: {"R1": 1.0}, d_high=_none),
@@ -190,6 +199,19 @@ class TwoScaleLoss(Loss):
     def state_dict(self) -> dict[str, Any]:
         return {"scales": {k: v.detach().clone() for k, v in self._bound.items()}}
 
+    def stack_slots(self, losses: Sequence[Loss]) -> TwoScaleLoss | None:
+        """One loss for stack slots of this variant that differ at most in η (an η sweep, or
+        the same method on other labels): η per slot, ``[Lg, 1, 1]`` against the margins
+        ``[S, Lg, R, b]``; None when any other setting differs."""
+        same = ("variant", "ratio", "margin", "r_biases", "r_grad")
+        if not all(isinstance(o, TwoScaleLoss) and all(getattr(o, a) == getattr(self, a)
+                                                       for a in same) for o in losses):
+            return None
+        merged = copy.copy(self)
+        merged.eta = torch.tensor([float(o.eta) for o in losses]).view(-1, 1, 1)
+        merged._bound = {}
+        return merged
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Copy into the bound scales (in place: the optimiser holds them)."""
         scales = state.get("scales", {})
@@ -217,8 +239,8 @@ class TwoScaleLoss(Loss):
             scales = model
         R = _as_scale(self.id or self.variant, weight_norm, check=False).detach().to(
             logits.dtype)
-        c = self._form.low({k: v.detach() for k, v in scales.items()}, R)
-        return logits * (c.to(logits.dtype) / R).unsqueeze(-1)
+        ratio = self._ratio(self._form.low, {k: v.detach() for k, v in scales.items()}, R)
+        return logits * ratio.to(logits.dtype).unsqueeze(-1)
 
     # -- the loss -----------------------------------------------------------------------------
     def init_scales(self, weight_norm: float | Tensor) -> Scales:
@@ -256,13 +278,21 @@ class TwoScaleLoss(Loss):
                     f"target shape {tuple(target.shape)} (e.g. [G, 1] for G stacked models)."
                 )
 
+    def _ratio(self, branch: Callable[[Scales, Tensor], Tensor], scales: Scales,
+               R: Tensor) -> Tensor:
+        """c / R of one branch (``Variant.relative``: without dividing by R)."""
+        if self._form.relative:
+            return branch(scales, torch.ones_like(R))
+        return branch(scales, R) / R
+
     def _branches(self, logits: Tensor, target: Tensor, scales: Scales,
                   R: Tensor) -> tuple[Tensor, Tensor]:
-        """(c, small) per sample: ``small`` where δX < η (eq. 13 / 17), c its branch's scale."""
-        low = self._form.low(scales, R).to(logits.dtype)
+        """(c / R, small) per sample: ``small`` where δX < η (eq. 13 / 17), c its branch's
+        scale."""
+        low = self._ratio(self._form.low, scales, R).to(logits.dtype)
         if self._form.high is None:
             return low.expand(target.shape), torch.ones_like(target, dtype=torch.bool)
-        high = self._form.high(scales, R).to(logits.dtype)
+        high = self._ratio(self._form.high, scales, R).to(logits.dtype)
         with torch.no_grad():  # the split is piecewise constant in α: no gradient
             margin = margin_of(logits, target)
             if self.margin == "normalised":
@@ -281,16 +311,23 @@ class TwoScaleLoss(Loss):
                    scales: Scales | None = None, weight_norm: Any = None,
                    **extra: Any) -> Tensor:
         R = self._inputs(scales, weight_norm, logits.dtype)
-        c, _ = self._branches(logits, target, scales, R)
-        u = logits * (c / R).unsqueeze(-1)  # c X̂
+        ratio, _ = self._branches(logits, target, scales, R)
+        u = logits * ratio.unsqueeze(-1)  # c X̂ = (c / R) z
         return -torch.log_softmax(u, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
 
-    @torch.no_grad()
     def closed_form_grads(self, logits: Tensor, target: Tensor, progress: float = 0.0,
                           scales: Scales | None = None,
                           weight_norm: Any = None) -> dict[str, Tensor]:
         """Per-sample derivatives of the loss: ``logits`` [..., C], each trainable scale and
         ``weight_norm`` (R) [...] (each sample's own contribution; sum them over samples).
+        ``value_and_grads`` has the formulas."""
+        return self.value_and_grads(logits, target, progress, scales, weight_norm)[1]
+
+    @torch.no_grad()
+    def value_and_grads(self, logits: Tensor, target: Tensor, progress: float = 0.0,
+                        scales: Scales | None = None, weight_norm: Any = None
+                        ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Per-sample values and ``closed_form_grads`` from one log-softmax (an engine's step).
 
         With u = c z / R, g = softmax(u) - onehot(y): dL/dz = (c / R) g; dL/dc = Σ_i g_i z_i / R
         = Σ_{i != y} (X̂_i - X̂_y) softmax(u)_i, which is eq. 15 for c = R2 (<= 0 when δX > 0);
@@ -298,21 +335,23 @@ class TwoScaleLoss(Loss):
         """
         R = self._inputs(scales, weight_norm, logits.dtype).detach()
         scales = {k: v.detach() for k, v in scales.items()}
-        c, small = self._branches(logits, target, scales, R)
-        p = torch.softmax(logits * (c / R).unsqueeze(-1), -1)
+        ratio, small = self._branches(logits, target, scales, R)  # c / R
+        logp = torch.log_softmax(logits * ratio.unsqueeze(-1), -1)
+        values = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        p = logp.exp_()
         # dL/dc in eq. 15's form Σ_i p_i (X̂_i - X̂_y): no cancellation, so its sign is exact
         # even where p_y rounds to 1 (Σ_i (p - onehot)_i X̂_i is the same number in exact math)
         dc = (p * (logits - logits.gather(-1, target.unsqueeze(-1)))).sum(-1) / R
         g = p.scatter_add(-1, target.unsqueeze(-1), torch.full_like(p[..., :1], -1.0))
-        out = {"logits": g * (c / R).unsqueeze(-1)}
+        out = {"logits": g * ratio.unsqueeze(-1)}
         trainable = [k for k, (_, t) in self._form.init(torch.ones(()), 1.0).items() if t]
         grads = {name: torch.zeros_like(dc) for name in [*trainable, "R"]}
         for partial, branch in ((self._form.d_low, small), (self._form.d_high, ~small)):
             for name, d in partial(scales, R).items():
                 grads[name] = grads[name] + torch.where(branch, dc * d, 0.0)
         out.update({k: v for k, v in grads.items() if k != "R"})
-        out["weight_norm"] = grads["R"] - dc * c / R
-        return out
+        out["weight_norm"] = grads["R"] - dc * ratio
+        return values, out
 
 
 def _build(variant: str, loss_id: str, eta: float, ratio: float, margin: str, r_biases: bool,

@@ -36,7 +36,9 @@ from bench.spec import REFERENCE_LOSS, STACKED_SPEC, RunSpec, varying_keys
 from bench.train._tables import epochs_table, iterations_table, summary_table
 
 TRAINERS = ("auto", "stacked", "torch")
-STACKED_NEEDS = frozenset({"sample_weights", "lr_multiplier", "best_model"})
+# scale_params / weight_norm: the two-scale losses' own scales and R (bench.train._scales)
+STACKED_NEEDS = frozenset({"sample_weights", "lr_multiplier", "best_model", "scale_params",
+                           "weight_norm"})
 # columns every table has (the UCI tables' layout); other varying spec keys follow them
 BASE_KEYS = ("dataset", "model", "fold", "seed", "loss", "lr")
 # columns of a job with label noise (after ``lr``); noise_mapping only when a spec sets one
@@ -283,9 +285,9 @@ def _torch_arrays(grid: _Grid, slots, dataset, on_epoch, checkpoint_dir, log):
                            on_epoch=on_epoch if last else None, augment=augment,
                            predictions_dir=predictions)
         for key, values in arrays.items():  # iter_*: one entry per eval_every record
-            if key not in out:
-                out[key] = np.full((len(values), *shape[1:]),
-                                   False if key == "diverged" else np.nan, dtype=values.dtype)
+            if key not in out:  # NaN until filled; flags and counts (iter_iteration): 0
+                fill = np.nan if values.dtype.kind == "f" else 0
+                out[key] = np.full((len(values), *shape[1:]), fill, dtype=values.dtype)
             out[key][:, si, li, ri] = values
     return out
 

@@ -10,7 +10,9 @@ so each loss sees its models as one slice (a view) and is called once per step.
 
 Backward is written by hand from ``loss.grad_logits`` (closed form) or, for a loss without
 one, from autograd through the loss only; the model part (one or two linear layers) is
-differentiated by hand. A step is ~20 tensor ops whatever G: on these tiny matrices each op
+differentiated by hand. Losses with scales of their own and R (two-scale) get them per model
+from ``bench.train._scales``: the scales are one more stack parameter, trained by the same
+optimiser step. A step is ~20 tensor ops whatever G: on these tiny matrices each op
 costs its dispatch more than its arithmetic, so every step writes into buffers allocated once
 (``_Buffers``), per-epoch index/batch views are made once per epoch, and evaluation is
 deferred: each epoch's weights are kept (one copy of the flat buffer) and the metrics of up to
@@ -34,6 +36,7 @@ import torch
 from bench.errors import LossbenchError
 from bench.models import create_model, stacked_form
 from bench.train._metrics import check_score, metric_means, metric_names, metric_sums
+from bench.train._scales import StackScales
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 EVAL_CHUNK_FLOATS = 1 << 18  # floats per evaluation chunk (1 MB: metric passes stay in cache)
@@ -186,6 +189,13 @@ class Stack:
                 b2[:, None, None, :].expand(S, M, 1, n_classes).contiguous(),
             ]
             self.lrs += [lr[None, :, None, None]] * 2
+        # losses with scales of their own (two-scale): one more parameter [S, M, K] at the end
+        self.scales = StackScales(spec.losses, S, L, R, O, self.mlp) \
+            if StackScales.wanted(spec.losses) else None
+        if self.scales is not None:
+            value, trainable = self.scales.initial(self.params)
+            self.params.append(value)
+            self.lrs.append(lr[None, :, None] * trainable)
         # one flat buffer per kind (weights, grads, optimiser state, -lr): the optimiser step
         # is 2-3 ops on the flat buffers; params/grads/... are views of them per layer
         shapes = [p.shape for p in self.params]
@@ -336,7 +346,9 @@ class Stack:
                 ab[:, li] = torch.tensor(affine[li])
             shape = (1, M, 1, 1) if mlp else (1, 1, M, 1)
             alpha, beta = (v.repeat_interleave(R).view(shape) for v in ab)
-        other = [(a, z, self._group_loss(a, z)) for a, z in self.groups if a not in fused]
+        sc = self.scales  # losses with scales (two-scale): R per step, scale gradients
+        other = [(a, z, self._group_loss(a, z)) for a, z in self.groups
+                 if a not in fused and (sc is None or a not in sc.slots)]
         # a lone slot's loss sees [S, R, b, C] as before; a group's [S, Lg, R, b, C]
         other = [(a, z, loss, slice(a, z) if z - a > 1 else a) for a, z, loss in other]
         lone = {a: slice(None) if z - a > 1 else 0 for a, z, _, _ in other}
@@ -346,6 +358,11 @@ class Stack:
                    for a, z, _, _ in other if a in wp}
         loss_sum = torch.zeros(S, L, R)
         params, grads = self.params, self.grads
+        if sc is not None:
+            scale_v, gscale_v = (t[-1].view(S, L, R, -1) for t in (params, grads))
+            dead = self.diverged.view(S, M) if bool(self.diverged.any()) else None
+            sc_targets = {a: self._slot_targets(yp, a, z)[:, slice(None) if z - a > 1 else 0]
+                          .split(B, -1) for a, z, _, _ in sc.runs}
         W1, b1, gW1, gb1 = params[0], params[1], grads[0], grads[1]
         if mlp:
             W2_3 = params[2].view(S * M, self.O, self.C)
@@ -358,6 +375,8 @@ class Stack:
             inv_b = buf.inv_b
             idx = idxs[k]
             logits, g = buf.logits, buf.g
+            if sc is not None:  # R of each model (eq. 9) from the weights this step uses
+                Rm, sqs = sc.norms(params, dead)
             # forward (mlp: model-major logits [S, M, b, C]; linear: batch-major [S, b, M, C])
             torch.baddbmm(b1, xb, W1, out=buf.z)
             if mlp:
@@ -385,6 +404,13 @@ class Stack:
                                               progress, **extra)
                     loss_sum[:, at] += values.mean(-1)
                     gv[:, at] = grad * inv_b
+            if sc is not None:  # one call per run of merged scale slots
+                lg, gv = self._loss_major(logits), self._loss_major(g)
+                for a, _z, loss, at in sc.runs:
+                    values, grad = sc.loss_grad(loss, a, at, lg[:, at], sc_targets[a][k],
+                                                progress, scale_v, gscale_v, Rm)
+                    loss_sum[:, at] += values.mean(-1)
+                    gv[:, at] = grad * inv_b
             # backward: parameter gradients of each model's batch-mean loss
             if mlp:
                 torch.bmm(buf.h3t, buf.g3, out=gW2_3)
@@ -396,6 +422,8 @@ class Stack:
                 dz = g.view(S, b, -1)
             torch.bmm(xbts[k], dz, out=gW1)
             torch.sum(dz, 1, keepdim=True, out=gb1)
+            if sc is not None:  # the gradient through R(α) (the loss's r_grad)
+                sc.add_r_grads(params, grads, Rm, sqs)
             self._step()
         n_batches = len(xbs)
         if fused:
@@ -560,8 +588,13 @@ class Stack:
         epochs) on all of ``X`` against labels ``y`` ``[S or 1, L or 1, n]``: ``evaluate``'s
         chunks and ops with the epochs as a leading batch dimension (same numbers)."""
         K, n = flats.shape[0], X.shape[0]
-        W1, b1, *rest = self._param_views(flats)
+        views = self._param_views(flats)
+        W1, b1, *rest = views
         S, M, O, C = self.S, self.M, self.O, self.C
+        sc = self.scales
+        if sc is not None:  # each kept epoch's own R and scales (test-time logits)
+            R_kept, _ = sc.norms(views)
+            scale_kept = views[-1].view(K, S, self.L, self.R, -1)
         width = S * M * max(O, C)
         chunk = max(1, EVAL_CHUNK_FLOATS // max(width, 1))
         total = None
@@ -573,9 +606,13 @@ class Stack:
                 zt = z.view(K, S, b, M, O).transpose(2, 3)
                 h = torch.clamp_min(zt, 0.0, out=zt.new_empty(zt.shape))  # [K, S, M, b, O]
                 logits = torch.matmul(h, rest[0]).add_(rest[1])  # [K, S, M, b, C]
+                if sc is not None:
+                    sc.rescale(logits, scale_kept, R_kept, batch_major=False)
                 sums = metric_sums(logits, self._model_targets(yc, 2), C, score=self.score)
             else:  # batch-major [K, S, b, M, C]: the contiguous matmul output
                 logits = z.view(K, S, b, M, C)
+                if sc is not None:
+                    sc.rescale(logits, scale_kept, R_kept, batch_major=True)
                 sums = metric_sums(logits, self._model_targets(yc, 1), C, sample_dim=2,
                                    score=self.score)
             total = sums if total is None else total + sums
@@ -585,6 +622,8 @@ class Stack:
     def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean metrics ``[S, L, R, n_metrics]`` on all of ``X`` (chunked full-batch) against
         labels ``y`` ``[S or 1, L or 1, n]``."""
+        if self.scales is not None:  # the test-time logits need the scales: the kept path
+            return self.evaluate_kept(self.flat[None], X, y)[0]
         n = X.shape[0]
         width = self.S * self.M * max(self.O, self.C)
         chunk = max(1, EVAL_CHUNK_FLOATS // max(width, 1))

@@ -115,7 +115,7 @@ def test_torch_trainer_runs_losses_the_stack_lacks():
     ds = ArrayDataset("toy", X, y, c)
     base = RunSpec(dataset="toy", model="linear", lr=0.05, epochs=3, device="cpu",
                    progress=False)
-    for loss_id in ("two_scale", "cot", "forward"):
+    for loss_id in ("cot", "forward"):
         assert stacked_refusal(base.replace(loss=loss_id), make_loss(loss_id), (5,), c)
     assert stacked_refusal(base, make_loss("ce"), (5,), c) is None
     out = {i: fit_torch(base.replace(loss=i), ds, split, log=lambda msg: None)

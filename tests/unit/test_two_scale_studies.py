@@ -1,0 +1,82 @@
+"""The two-scale study files (config/studies/two_scale_uci.yaml, two_scale_digits.yaml): their
+jobs carry the paper's settings and parse into run specs the suite accepts, the UCI one all on
+the stacked engine, the digits one at ~1,000 SGD iterations per run (Fig. 9), before any
+training."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from bench.data import get_dataset
+from bench.losses import make_loss
+from bench.studies import load_study
+from bench.train import stacked_refusal
+from bench.train._cli import add_arguments, check_specs, specs_from_args
+
+REPO = Path(__file__).resolve().parents[2]
+STUDIES = REPO / "config" / "studies"
+ETAS = {"0.01", "0.1", "1.0"}
+
+
+def _flag(args, name):
+    return args[args.index(name) + 1]
+
+
+def _specs(args: tuple[str, ...]):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    specs = specs_from_args(parser.parse_args([*args, "--out", "unused"]), n_folds=1)
+    check_specs(specs)
+    return specs
+
+
+def test_uci_study_is_one_stack_per_dataset_and_model():
+    from bench.data import names
+
+    study = load_study("two_scale_uci", STUDIES)
+    assert study.collection == "uci121" and study.datasets == names()
+    assert len(study.jobs()) == 2 * len(names())
+    assert "two_scale_uci" not in (REPO / "config" / "config.yaml").read_text()
+    jobs = {j.id: j.args for j in study.jobs(datasets=["iris"])}
+    assert sorted(jobs) == ["iris__linear", "iris__mlp"]
+    for model, args in (("linear", jobs["iris__linear"]), ("mlp", jobs["iris__mlp"])):
+        specs = _specs(args)
+        assert len(specs) == 11 * 4 * 2  # methods x lrs x seeds
+        assert {s.lr for s in specs} == {0.1, 0.01, 0.005, 0.001}
+        assert {s.seed for s in specs} == {0, 1}
+        assert all((s.protocol, s.epochs, s.batch_size, s.momentum, s.model) ==
+                   ("klambauer", 50, 8, 0.9, model) for s in specs)
+        methods = {s.method for s in specs}
+        assert {"ce", "one_scale"} < methods
+        for variant in ("two_scale", "two_scale_fixed", "two_scale_sep"):
+            etas = {m.split("=")[1].rstrip(")") for m in methods if m.startswith(variant + "(")}
+            assert etas == ETAS, variant
+        for spec in specs:  # every method trains in the stacked engine
+            loss = make_loss(spec.loss, **dict(spec.loss_params))
+            assert stacked_refusal(spec, loss, (4,), 3) is None, spec.method
+
+
+def test_digits_study_runs_the_papers_mnist_settings_for_1000_iterations():
+    study = load_study("two_scale_digits", STUDIES)
+    jobs = study.jobs()
+    assert len(jobs) == 3 * 2 * 9  # datasets x models x losses
+    assert "two_scale_digits" not in (REPO / "config" / "config.yaml").read_text()
+    by_id = {j.id: j.args for j in jobs}
+    etas = {i.rsplit("__", 1)[1] for i in by_id if i.startswith("digits__fc2__two_scale_eta")}
+    assert etas == {f"two_scale_eta_{e}_" for e in ("0.01", "0.1", "1.0", "10.0", "100.0")}
+    for job in jobs:
+        specs = _specs(job.args)
+        assert len(specs) == 30 and {s.seed for s in specs} == set(range(30))
+        spec = specs[0]
+        assert (spec.lr, spec.batch_size, spec.momentum, spec.eval_every, spec.protocol) == \
+            (0.1, 128, 0.0, 100, "random")
+        assert spec.save_predictions_at[-1] == spec.epochs  # histograms at the end
+        assert stacked_refusal(spec, make_loss(spec.loss, **dict(spec.loss_params)),
+                               (1, 8, 8), 10) is not None  # eval_every: the torch trainer
+    # digits ships with scikit-learn: its 112 epochs are the paper's ~1,000 iterations
+    ds = get_dataset("digits")
+    batches = math.ceil(len(ds.splits("random")[0][0]) / 128)
+    epochs = int(_flag(by_id["digits__fc2__ce"], "--epochs"))
+    assert 1000 <= epochs * batches < 1000 + batches
