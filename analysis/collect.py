@@ -189,11 +189,29 @@ def common_settings(paths: Sequence[Path]) -> dict:
     return settings
 
 
-def collect(jobs: Sequence[Job], out: str | os.PathLike, protocol: str) -> dict[str, Path]:
-    """Write the collected tables of ``jobs`` into ``out``; returns {file name: path}."""
+def slim_epochs(epochs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """``epochs`` with only the per-epoch ``metrics`` after the key columns (up to ``epoch``)
+    and ``diverged``: a study of ~10^5 runs keeps its curves without a 100 MB table."""
+    if not metrics:
+        return epochs
+    unknown = [m for m in metrics if m not in epochs.columns]
+    if unknown:
+        raise LossbenchError(f"--epoch-metrics: no column(s) {', '.join(unknown)} in the "
+                             f"epochs tables; known: {', '.join(epochs.columns)}")
+    keys = list(epochs.columns[:list(epochs.columns).index("epoch") + 1])
+    keep = [*keys, *[c for c in ("diverged",) if c in epochs.columns],
+            *[m for m in metrics if m not in keys and m != "diverged"]]
+    return epochs[keep]
+
+
+def collect(jobs: Sequence[Job], out: str | os.PathLike, protocol: str,
+            epoch_metrics: Sequence[str] = ()) -> dict[str, Path]:
+    """Write the collected tables of ``jobs`` into ``out``; returns {file name: path}.
+    ``epoch_metrics``: keep only these per-epoch metrics in epochs.csv.gz (all if empty)."""
     out = Path(out)
     summary = read_summaries([j.summary for j in jobs])
-    epochs = pd.concat([_read_csv(j.epochs) for j in jobs], ignore_index=True)
+    epochs = slim_epochs(pd.concat([_read_csv(j.epochs) for j in jobs], ignore_index=True),
+                         epoch_metrics)
     settings = common_settings([j.config for j in jobs])
     settings["protocol"] = protocol
     return {

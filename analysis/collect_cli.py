@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "is collected, with epochs.csv, config.json, benchmark.tsv beside)")
     parser.add_argument("--summaries", nargs="*", default=None, metavar="FILE",
                         help="instead of --runs: the jobs' summary.csv files ...")
+    parser.add_argument("--epoch-metrics", nargs="*", default=(), metavar="COLUMN",
+                        help="keep only these per-epoch metrics in epochs.csv.gz (e.g. "
+                             "train_loss val_acc test_acc; default: all)")
     parser.add_argument("--epochs", nargs="*", default=(), metavar="FILE",
                         help="... their epochs.csv files, in the same order ...")
     parser.add_argument("--configs", nargs="*", default=(), metavar="FILE",
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         jobs = jobs_from_lists(args.summaries, args.epochs, args.configs, args.benchmarks)
     out = Path(args.out)
-    written = collect(jobs, out, args.protocol or out.resolve().name)
+    written = collect(jobs, out, args.protocol or out.resolve().name, args.epoch_metrics)
     timed = sum(j.benchmark is not None for j in jobs)
     print(f"collected {len(jobs)} jobs ({timed} with a benchmark file) into {out}: "
           f"{', '.join(written)}")

@@ -95,3 +95,22 @@ def test_select_slices_arch_and_seed_and_the_paper_rows(tmp_path: Path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert "no rows for arch=resnet, mean" in err[0]
     assert "'mean', 'blocks', 'last' or 'seed<N>'" in err[1]
+
+
+def test_slim_epochs_keeps_keys_diverged_and_the_named_metrics():
+    """A study's `epoch_metrics` keeps its curves and drops the other per-epoch columns."""
+    import pandas as pd
+    import pytest
+
+    from analysis.collect import slim_epochs
+    from bench.errors import LossbenchError
+
+    epochs = pd.DataFrame({"dataset": ["a"], "loss": ["ce"], "lr": [0.1], "epoch": [1],
+                           "train_loss": [0.5], "diverged": [False], "train_acc": [0.7],
+                           "val_acc": [0.6], "test_top2": [0.9]})
+    slim = slim_epochs(epochs, ["val_acc", "train_loss"])
+    assert list(slim.columns) == ["dataset", "loss", "lr", "epoch", "diverged", "val_acc",
+                                  "train_loss"]
+    assert slim_epochs(epochs, []) is epochs
+    with pytest.raises(LossbenchError, match="test_acc"):
+        slim_epochs(epochs, ["test_acc"])

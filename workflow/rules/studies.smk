@@ -67,8 +67,11 @@ rule study_collect:
         f"{LOGS}/{{results}}/{{study}}/collect.log",
     params:
         out=lambda wildcards, output: os.path.dirname(output.summary),
+        # a study's `epoch_metrics:` keeps only those per-epoch columns (noise_uci: 86k runs)
+        metrics=lambda wildcards: STUDIES[wildcards.study].config.get("epoch_metrics", []),
     shell:
         "lossbench collect --out {params.out:q} --protocol {wildcards.study:q}"
+        " --epoch-metrics {params.metrics:q}"
         " --summaries {input.summaries:q} --epochs {input.epochs:q}"
         " --configs {input.configs:q} --benchmarks {input.benchmarks:q} > {log:q} 2>&1"
 
