@@ -113,7 +113,7 @@ def test_collection_study_ranges_over_the_collection_and_keeps_available_jobs():
     assert _flag(args, "--losses") == ",".join(study.config["losses"])
     assert "forward(T=true)" in study.config["losses"]
     assert _flag(args, "--noise").split(",")[0] == "none" and _flag(args, "--epochs") == "50"
-    assert study.max_samples == 2000  # the checkpoint lists larger datasets as excluded
+    assert study.max_samples == 1000  # the checkpoint lists larger datasets as excluded
 
 
 @pytest.mark.parametrize("datasets", ["{collection: uci121, max_samples: 0}",
