@@ -7,7 +7,8 @@ summary.csv   every (dataset, arch, loss, seed, fold) row of the jobs
 epochs.csv.gz the per-epoch rows (gzip with mtime 0, so reruns give identical bytes), metrics to 4
               significant digits to keep the committed file small (per-job files keep 6)
 scores.csv    summary averaged over folds (protocols klambauer4/kfold4 have 4): what analysis ranks;
-              val_score/test_score too when the jobs recorded a dataset's official metric
+              val_score/test_score too when the jobs recorded a dataset's official metric, and
+              the test set's top-k, close-enough and super-class accuracies (``METRICS``)
 timings.csv   wall time and peak memory of each job that has a benchmark file
 settings.json the training settings the jobs report (config.json), identical across jobs
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,9 @@ KEYS = ["dataset", "arch", "loss", "seed"]
 VALUE_COLUMNS = ("noise_realised_train",)  # per-run measurements among the spec columns
 # the dataset's official metric, when the trainer recorded one (GLUE: MCC, F1, accuracy)
 SCORE_COLUMNS = ("val_score", "test_score")
+# the test set's other accuracies at the selected epoch (two-scale paper, Sec. 3.1): a study's
+# `metrics:` ranks them too; undefined cells (top-k with k >= C) stay empty
+METRICS = re.compile(r"test_(top\d+|acc_at_[0-9.]+|superclass_acc(_at_[0-9.]+)?)")
 EPOCHS_FLOAT_FORMAT = "%.4g"  # learning curves; the selection uses the per-job files
 # config.json keys that differ between jobs by nature (not a settings mismatch)
 PER_JOB = {"dataset", "out", "wall_time_s", "train_seconds", "model_steps", "n_samples",
@@ -120,7 +125,8 @@ def fold_average(summary: pd.DataFrame) -> pd.DataFrame:
     paper's protocol."""
     keys = [*KEYS, *spec_key_columns(summary)]
     values = {c: (c, "mean") for c in VALUE_COLUMNS if c in summary.columns}
-    official = {c: (c, "mean") for c in SCORE_COLUMNS if c in summary.columns}
+    official = {c: (c, "mean") for c in summary.columns
+                if c in SCORE_COLUMNS or METRICS.fullmatch(c)}
     grouped = summary.groupby(keys, sort=True, dropna=False)
     scores = grouped.agg(
         n_folds=("fold", "nunique"),

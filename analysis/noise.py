@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 CLEAN = "none"  # noise_kind of the clean runs
 REQUIRED = ("dataset", "arch", "loss", "seed", "noise_kind", "noise_rate", "test_acc")
-TEST_COLUMNS = ["noise_kind", "noise_rate", "method", "other", "n_datasets", "mean_diff",
-                "n_better", "n_worse", "statistic", "p_value", "p_holm"]
 CURVE_COLUMNS = ["arch", "noise_kind", "noise_rate", "loss", "n_datasets", "acc_mean",
                  "acc_low", "acc_high", "rank_mean", "rank_low", "rank_high"]
 N_RESAMPLES = 2000
@@ -137,52 +135,3 @@ def draw_curves(curves: pd.DataFrame, arch: str, labels: Mapping[str, str] | Non
                  "(mean over datasets, bootstrap 95 % CI)")
     fig.tight_layout()
     return fig
-
-
-def metric_blocks(summary: pd.DataFrame, metric: str, kinds: Sequence[str],
-                  source: str = "summary") -> dict[tuple[str, float], pd.DataFrame]:
-    """{(noise_kind, noise_rate): datasets x methods of ``metric`` in %, averaged over seeds
-    and folds, complete datasets only} for the levels of ``kinds`` (one arch's rows)."""
-    need = ["dataset", "loss", "noise_kind", "noise_rate", metric]
-    missing = [c for c in need if c not in summary.columns]
-    if missing:
-        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected the "
-                             "summary.csv of a noise study (`lossbench collect`)")
-    rows = summary[summary["noise_kind"].isin(list(kinds))]
-    out = {}
-    for (kind, rate), part in rows.groupby(["noise_kind", "noise_rate"], sort=True):
-        block = (100 * part.groupby(["dataset", "loss"])[metric].mean()).unstack("loss")
-        out[(str(kind), float(rate))] = block.dropna(axis=0, how="any")
-    return out
-
-
-def paired_tests(summary: pd.DataFrame, methods: Sequence[str], over: Sequence[str] | str,
-                 kinds: Sequence[str], metric: str = "test_acc", alternative: str = "greater",
-                 source: str = "summary") -> pd.DataFrame:
-    """Each of ``methods`` against each of ``over`` (``"others"``: every other method) at each
-    level of ``kinds``: one-sided Wilcoxon signed-rank over datasets of the seed-averaged
-    ``metric`` (H1: method ``greater``/``less`` than other), Holm-adjusted over all rows."""
-    from statsmodels.stats.multitest import multipletests
-
-    from analysis.stats import wilcoxon_one_sided
-
-    if alternative not in ("greater", "less"):
-        raise LossbenchError(f"alternative must be 'greater' or 'less'; got {alternative!r}")
-    rows = []
-    for (kind, rate), block in metric_blocks(summary, metric, kinds, source).items():
-        others = [m for m in block.columns if m not in methods] if over == "others" else over
-        for method in methods:
-            for other in others:
-                absent = [m for m in (method, other) if m not in block.columns]
-                if absent:
-                    raise LossbenchError(f"{source}: no {metric} of {absent[0]!r} at {kind} "
-                                         f"{rate:g}; methods there: {', '.join(block.columns)}")
-                d = (block[method] - block[other]).to_numpy()
-                stat, p = wilcoxon_one_sided(d, alternative)
-                rows.append([kind, rate, method, other, len(d), float(np.mean(d)),
-                             int(np.sum(d > 0)), int(np.sum(d < 0)), stat, p])
-    table = pd.DataFrame(rows, columns=TEST_COLUMNS[:-1])
-    if table.empty:
-        raise LossbenchError(f"{source}: no {', '.join(kinds)} noise level to test")
-    table["p_holm"] = multipletests(table["p_value"], method="holm")[1]
-    return table

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from analysis.collect import METRICS
 from bench.errors import LossbenchError
 
 PAPER_COLUMNS = ["method", "group", "wins", "delta", "mean_rank"]
@@ -26,6 +27,9 @@ SELECTION = re.compile(r"mean|blocks|last|seed(\d+)")
 FROM_EPOCHS = ("last",)
 KEYS = ["dataset", "arch", "loss", "seed"]
 VALUE_COLUMNS = ("noise_realised_train",)  # per-run measurements among the spec columns
+# measurements of a run, not keys, in the selected table (``metrics_long`` keeps the keys)
+METRIC_SOURCES = ("val_acc", "test_acc", "val_score", "test_score", "n_folds", "diverged",
+                  *VALUE_COLUMNS)
 
 
 def _spec_columns(epochs: pd.DataFrame) -> list[str]:
@@ -96,11 +100,40 @@ def select_scores(scores: pd.DataFrame, arch: str, selection: str, source: str =
     for split in ("test", "val"):  # the official metric (GLUE's MCC / F1), as GLUE prints it
         if f"{split}_score" in scores.columns:
             scores[f"{split}_score_pct"] = 100 * scores[f"{split}_score"]
+    for col in [c for c in scores.columns if METRICS.fullmatch(c)]:  # top-k, close-enough
+        scores[f"{col}_pct"] = 100 * scores[col]
     if selection in ("blocks", "last"):
         scores = scores.assign(dataset=scores["dataset"] + "/seed" + scores["seed"].astype(str))
     for row in scores[scores["test_acc"].isna()].itertuples():
         log(f"no score (every lr diverged): {row.dataset} {row.loss} seed {row.seed}")
     return scores.dropna(subset=["test_acc"])
+
+
+def metrics_long(selected: pd.DataFrame, metrics: list[str], source: str = "scores",
+                 log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Selected scores in long form, one row per (run, metric) with its ``value``: what
+    ``lossbench analyze --group-by metric --score-col value`` ranks, one analysis per metric.
+
+    A metric undefined on a dataset (top-k with k >= its number of classes: always 100 %) has
+    no value there: that dataset is left out of that metric's analysis and named through
+    ``log``, never ranked on a constant.
+    """
+    missing = [m for m in metrics if m not in selected.columns]
+    if missing:
+        known = [c for c in selected.columns if c.endswith("_pct")]
+        raise LossbenchError(f"{source}: no metric column(s) {', '.join(missing)}; known: "
+                             f"{', '.join(known)}")
+    keys = [c for c in selected.columns if not c.endswith("_pct") and c not in METRIC_SOURCES
+            and not METRICS.fullmatch(c)]
+    frames = []
+    for metric in metrics:
+        part = selected[keys].assign(metric=metric, value=selected[metric])
+        undefined = sorted(part.loc[part["value"].isna(), "dataset"].unique())
+        if undefined:
+            log(f"{metric}: undefined on {len(undefined)} dataset(s), left out: "
+                f"{', '.join(map(str, undefined))}")
+        frames.append(part.dropna(subset=["value"]))
+    return pd.concat(frames, ignore_index=True)
 
 
 def paper_slice(paper: pd.DataFrame, group: str, source: str = "paper table") -> pd.DataFrame:

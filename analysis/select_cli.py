@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", default=None,
                         help="the per-epoch table for --selection last (default: epochs.csv.gz "
                              "beside the scores file, as `lossbench collect` writes it)")
+    parser.add_argument("--metrics", default=None,
+                        help="comma-separated percent columns (test_acc_pct, test_top2_pct, "
+                             "test_acc_at_0.05_pct, ...): write the selection in long form, one "
+                             "row per run and metric (columns metric, value), for `lossbench "
+                             "analyze --group-by metric --score-col value`")
     parser.add_argument("--out", required=True, help="output CSV of the selected scores")
     parser.add_argument("--paper-out", default=None,
                         help="output CSV of the paper table's rows of this arch (optional)")
@@ -36,7 +41,13 @@ def run(args: argparse.Namespace) -> int:
 
     from analysis.report.claims import default_paper_table
     from analysis.report.read import read_paper_table
-    from analysis.select import FROM_EPOCHS, last_epoch_scores, paper_slice, select_scores
+    from analysis.select import (
+        FROM_EPOCHS,
+        last_epoch_scores,
+        metrics_long,
+        paper_slice,
+        select_scores,
+    )
     from bench.errors import LossbenchError
     from bench.io import write_csv
 
@@ -51,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
                              "`lossbench collect`") from exc
     scores = last_epoch_scores(table, source) if args.selection in FROM_EPOCHS else table
     selected = select_scores(scores, args.arch, args.selection, source=source)
+    if args.metrics:
+        metrics = [m for m in args.metrics.split(",") if m]
+        selected = metrics_long(selected, metrics, source=source)
     write_csv(args.out, selected)
     print(f"{args.out}: {len(selected)} rows ({args.arch}, {args.selection})")
     if args.paper_out:

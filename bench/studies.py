@@ -41,6 +41,9 @@ AXES = ("dataset", "model", "loss", "seed", "variant")
 # what a study's analysis may rank (``score:``; columns of ``lossbench select``'s output):
 # accuracy, or each dataset's official metric (needs datasets that declare one)
 SCORE_COLUMNS = ("test_acc_pct", "test_score_pct")
+# what ``metrics:`` may rank besides: the test set's top-k, close-enough and super-class
+# accuracies in percent (the two-scale paper's measures, Sec. 3.1), one analysis each
+METRIC_COLUMNS = re.compile(r"test_(acc|top\d+|acc_at_[0-9.]+|superclass_acc(_at_[0-9.]+)?)_pct")
 FIGURES = ("noise_curves", "q_sweep")  # study figures the workflow draws (``figures:``)
 REQUIRED = ("title", "results", "datasets", "models", "losses", "seeds", "lrs", "job", "train")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -84,6 +87,12 @@ class Study:
         if self.collection is not None:
             return list(COLLECTIONS[self.collection]())
         return list(self.config["datasets"])
+
+    @property
+    def metrics(self) -> list[str]:
+        """``metrics:``: the percent columns analysed one by one beside ``score`` (each with its
+        Table 4, Friedman, Conover-BH, CD diagram and profile)."""
+        return [str(m) for m in self.config.get("metrics", [])]
 
     @property
     def score_col(self) -> str:
@@ -241,6 +250,11 @@ def load_study(name: str, folder: str | os.PathLike) -> Study:
         raise LossbenchError(f"{path}: 'job' names variant but 'variants' is empty")
     study = Study(name, path, config)
     _check_score(study)
+    bad = [m for m in study.metrics if not METRIC_COLUMNS.fullmatch(m)]
+    if bad or not isinstance(config.get("metrics", []), list):
+        raise LossbenchError(f"{path}: 'metrics' must be a list of test_acc_pct, "
+                             f"test_top<k>_pct, test_acc_at_<at>_pct or test_superclass_acc"
+                             f"[_at_<at>]_pct; got {config.get('metrics')!r}")
     return study
 
 

@@ -216,16 +216,18 @@ def better_posthoc(posthocs, baseline, study, method, over, alpha=0.05):
 _H1 = {"greater": "higher", "less": "lower"}
 
 
-@register_rule("paired_wilcoxon",
-               "one-sided Wilcoxon signed-rank test over datasets of the seed-averaged "
-               "`{metric}`, H1: each of {methods} has a {alternative} `{metric}` than each of "
-               "{over}, at every level of noise kind {kinds} (none = clean); p-values "
-               "Holm-adjusted over all these "
-               "comparisons; reproduced iff every adjusted p < {alpha:g}, for every {group}",
-               needs="summary")
-def paired_wilcoxon(summaries, baseline, study, methods, over, kinds, metric="test_acc",
-                    alternative="higher", alpha=0.05):
-    from analysis.noise import level_label, paired_tests
+_UNIT_TEXT = ("one-sided Wilcoxon signed-rank test over {unit}s (dataset: seeds averaged; "
+              "block: dataset x seed) of ")
+_HOLM_TEXT = (", at every level of noise kind {kinds} (none = clean); p-values Holm-adjusted "
+              "over all these comparisons; reproduced iff every adjusted p < {alpha:g}, for "
+              "every {group}")
+
+
+def _paired_verdict(summaries, methods, over, kinds, metric, alternative, alpha, unit,
+                    **contrast) -> tuple[bool | None, str]:
+    """Every comparison of a claim per group (architecture), decided on Holm-adjusted p."""
+    from analysis.noise import level_label
+    from analysis.paired import paired_tests
 
     if not summaries:
         return None, "not tested: no summary.csv"
@@ -233,7 +235,8 @@ def paired_wilcoxon(summaries, baseline, study, methods, over, kinds, metric="te
     for group, summary in summaries.items():
         try:
             table = paired_tests(summary, methods, over, kinds, metric,
-                                 {v: k for k, v in _H1.items()}[alternative])
+                                 {v: k for k, v in _H1.items()}[alternative], unit=unit,
+                                 **contrast)
         except LossbenchError as exc:
             return None, f"not tested: {group}: {exc}"
         worst = table.loc[table["p_holm"].idxmax()]
@@ -241,9 +244,38 @@ def paired_wilcoxon(summaries, baseline, study, methods, over, kinds, metric="te
         ok &= n_sig == len(table)
         parts.append(f"{group}: {n_sig}/{len(table)} comparisons significant; largest Holm p = "
                      f"{worst['p_holm']:.2e} ({worst['method']} vs {worst['other']}, "
-                     f"{level_label(worst['noise_kind'], worst['noise_rate'])}, mean Δ "
-                     f"{worst['mean_diff']:+.2f}, {int(worst['n_datasets'])} datasets)")
+                     f"{level_label(worst['noise_kind'], worst['noise_rate'])}, mean contrast "
+                     f"{worst['mean_diff']:+.2f}, {int(worst['n_datasets'])} {unit}s)")
     return ok, "; ".join(parts)
+
+
+@register_rule("paired_wilcoxon",
+               _UNIT_TEXT + "`{metric}`, H1: each of {methods} has a {alternative} `{metric}` "
+               "than each of {over}" + _HOLM_TEXT, needs="summary")
+def paired_wilcoxon(summaries, baseline, study, methods, over, kinds, metric="test_acc",
+                    alternative="higher", alpha=0.05, unit="dataset"):
+    return _paired_verdict(summaries, methods, over, kinds, metric, alternative, alpha, unit)
+
+
+@register_rule("paired_gain_exceeds",
+               _UNIT_TEXT + "(method − other on `{metric}`) − (method − other on `{versus}`), "
+               "H1: it is {alternative} than 0 for each of {methods} against each of {over}, "
+               "i.e. the gain on `{metric}` exceeds the gain on `{versus}`" + _HOLM_TEXT,
+               needs="summary")
+def paired_gain_exceeds(summaries, baseline, study, methods, over, kinds, metric, versus,
+                        alternative="higher", alpha=0.05, unit="dataset"):
+    return _paired_verdict(summaries, methods, over, kinds, metric, alternative, alpha, unit,
+                           versus=versus)
+
+
+@register_rule("paired_closer",
+               _UNIT_TEXT + "|method − `{relative_to}`| − |other − `{relative_to}`| on "
+               "`{metric}`, H1: it is {alternative} than 0 (each of {methods} closer to "
+               "`{relative_to}` than each of {over})" + _HOLM_TEXT, needs="summary")
+def paired_closer(summaries, baseline, study, methods, over, kinds, metric, relative_to,
+                  alternative="lower", alpha=0.05, unit="dataset"):
+    return _paired_verdict(summaries, methods, over, kinds, metric, alternative, alpha, unit,
+                           relative_to=relative_to)
 
 
 def rule_text(claim: Claim, study: Study) -> str:

@@ -16,10 +16,22 @@ from analysis.report.read import Selection, read_labels
 from analysis.report.render import Context, _rel, md_table, section
 
 
+def metric_label(column: str) -> str:
+    """``test_top2_pct`` -> ``top-2 acc.``, ``test_acc_at_0.05_pct`` -> ``acc@0.05``."""
+    name = column.removeprefix("test_").removesuffix("_pct")
+    if name.startswith("top"):
+        return f"top-{name[3:]} acc."
+    name = name.replace("superclass_", "super-class ").replace("acc_at_", "acc@")
+    return "accuracy" if name == "acc" else name
+
+
 def level_name(group: dict) -> str:
-    """``clean``, ``uniform 0.4`` for noise levels; ``col=value, ...`` for other groups."""
+    """``clean``, ``uniform 0.4`` for noise levels; ``top-2 acc.`` for metrics; ``col=value,
+    ...`` for other groups."""
     if "noise_kind" in group and "noise_rate" in group:
         return level_label(group["noise_kind"], group["noise_rate"])
+    if set(group) == {"metric"}:
+        return metric_label(str(group["metric"]))
     return ", ".join(f"{k}={v}" for k, v in group.items())
 
 
@@ -30,10 +42,11 @@ def ordered_levels(selection: Selection) -> list[tuple[str, dict]]:
                                                     "n_dropped", "friedman_p")]
     rows = [(r["folder"], {k: r[k] for k in keys}) for _, r in groups.iterrows()]
 
-    def key(item):
+    def key(item):  # clean first; accuracy first among metrics
         group = item[1]
-        return (str(group.get("noise_kind")) != CLEAN, str(group.get("noise_kind", "")),
-                float(group.get("noise_rate", 0) or 0), item[0])
+        return (str(group.get("noise_kind")) != CLEAN, group.get("metric") != "test_acc_pct",
+                str(group.get("noise_kind", "")), float(group.get("noise_rate", 0) or 0),
+                item[0])
 
     return sorted(rows, key=key)
 
@@ -44,9 +57,16 @@ def protocol_labels(ctx: Context) -> dict[str, str]:
     return read_labels(ctx.protocol.path / "losses.csv") or ctx.results.labels
 
 
-def _grouped(ctx: Context, selection: str) -> dict[str, Selection]:
-    return {arch: sels[selection] for arch, sels in ctx.protocol.analysis.items()
-            if selection in sels and sels[selection].groups is not None}
+def _grouped(ctx: Context, selection: str, metrics: bool = False) -> dict[str, Selection]:
+    """Per arch, the grouped analysis of ``selection``: its levels, or with ``metrics`` its
+    per-metric analyses (``metrics/``)."""
+    out = {}
+    for arch, sels in ctx.protocol.analysis.items():
+        sel = sels.get(selection)
+        sel = sel.metrics if metrics and sel is not None else sel
+        if sel is not None and sel.groups is not None:
+            out[arch] = sel
+    return out
 
 
 @section("protocol_datasets")
@@ -77,16 +97,21 @@ def _cell(table: pd.DataFrame | None, method: str, best: float) -> str:
 
 
 @section("level_tables")
-def level_tables_section(ctx: Context, selection: str = "mean") -> list[str]:
-    """Table 4 per noise level (columns) and method (rows), per arch, with Friedman p."""
-    grouped = _grouped(ctx, selection)
+def level_tables_section(ctx: Context, selection: str = "mean", metrics: bool = False,
+                         caption: str | None = None) -> list[str]:
+    """Table 4 per noise level (or, with ``metrics``, per metric) in columns and method in
+    rows, per arch, with Friedman p."""
+    grouped = _grouped(ctx, selection, metrics)
     if not grouped:
-        return [f"No per-level analysis (`analysis/<arch>/{selection}/groups.csv`) for "
-                f"`{ctx.protocol.name}`.", ""]
+        folder = f"{selection}/metrics" if metrics else selection
+        return [f"No per-{'metric' if metrics else 'level'} analysis "
+                f"(`analysis/<arch>/{folder}/groups.csv`) for `{ctx.protocol.name}`.", ""]
     labels = protocol_labels(ctx)
+    if caption is None:
+        caption = ("selection (lr, epoch) on the noisy validation labels, test labels clean.")
     lines = [f"Each cell: #wins / {ctx.study.delta} vs `{ctx.baseline}` / mean rank (bold: the "
-             "best mean rank of the level), datasets seed-averaged, selection (lr, epoch) on "
-             "the noisy validation labels, test labels clean.", ""]
+             f"best mean rank of the {'metric' if metrics else 'level'}), datasets "
+             f"seed-averaged, {caption}", ""]
     for arch, sel in grouped.items():
         levels = ordered_levels(sel)
         tables = {folder: sel.levels[folder].table for folder, _ in levels}
@@ -109,9 +134,11 @@ def level_tables_section(ctx: Context, selection: str = "mean") -> list[str]:
 @section("level_figures")
 def level_figures_section(ctx: Context, selection: str = "mean",
                           files: tuple[str, ...] = ("cd_diagram.png",
-                                                    "performance_profile.png")) -> list[str]:
-    """Links to each level's CD diagram and performance profile (too many to show inline)."""
-    grouped = _grouped(ctx, selection)
+                                                    "performance_profile.png"),
+                          metrics: bool = False) -> list[str]:
+    """Links to each level's (or metric's) CD diagram and performance profile (too many to
+    show inline)."""
+    grouped = _grouped(ctx, selection, metrics)
     lines = []
     for arch, sel in grouped.items():
         for name in files:
@@ -145,12 +172,15 @@ def _summaries(ctx: Context) -> dict[str, pd.DataFrame]:
 
 
 def _comparisons(claim, summary: pd.DataFrame) -> list[list[str]]:
-    from analysis.noise import paired_tests
+    from analysis.paired import paired_tests
 
     p = claim.params
-    alternative = {"higher": "greater", "lower": "less"}[p.get("alternative", "higher")]
+    default = "lower" if claim.rule == "paired_closer" else "higher"
+    alternative = {"higher": "greater", "lower": "less"}[p.get("alternative", default)]
+    contrast = {k: p[k] for k in ("versus", "relative_to") if k in p}
     table = paired_tests(summary, p["methods"], p["over"], p["kinds"],
-                         p.get("metric", "test_acc"), alternative)
+                         p.get("metric", "test_acc"), alternative,
+                         unit=p.get("unit", "dataset"), **contrast)
     return [[level_label(r.noise_kind, r.noise_rate), f"`{r.method}`", f"`{r.other}`",
              f"{r.n_datasets}", f"{r.mean_diff:+.2f}", f"{r.n_better}/{r.n_worse}",
              f"{r.p_value:.2e}", f"{r.p_holm:.2e}"] for r in table.itertuples()]
@@ -172,13 +202,13 @@ def noise_verdicts_section(ctx: Context, where: str = "") -> list[str]:
              v.claim.test, v.rule, v.evidence] for v in found]
     lines = [*md_table(["claim", "verdict", "test", "decision rule", "numbers"], rows), ""]
     for v in found:
-        if v.reproduced is None or v.claim.rule != "paired_wilcoxon":
+        if v.reproduced is None or not v.claim.rule.startswith("paired_"):
             continue
         lines += [f"<details><summary>{v.claim.id}: every comparison (paper: "
                   f"{v.claim.paper_value})</summary>", ""]
         for arch, summary in summaries.items():
             lines += [f"**{arch}**", "", *md_table(
-                ["level", "method", "vs", "datasets", "mean Δ (points)", "better/worse",
+                ["level", "method", "vs", "blocks", "mean contrast (points)", "better/worse",
                  "p (one-sided)", "p (Holm)"], _comparisons(v.claim, summary)), ""]
         lines += ["</details>", ""]
     return lines

@@ -36,6 +36,8 @@ class Selection:
     # outputs of each group folder, keyed by the folder (``noise_kind=uniform/noise_rate=0.4``)
     groups: pd.DataFrame | None = None
     levels: dict[str, Selection] = field(default_factory=dict)
+    # a study's `metrics:` (top-k, close-enough): ``metrics/``, grouped by metric like levels
+    metrics: Selection | None = None
 
 
 @dataclass
@@ -169,6 +171,8 @@ def read_selection(path: Path, labels: dict[str, str]) -> Selection:
                                  "index written by `lossbench analyze --group-by`")
         selection.levels = {folder: read_selection(path / folder, labels)
                             for folder in selection.groups["folder"]}
+    if (path / "metrics" / "groups.csv").is_file():
+        selection.metrics = read_selection(path / "metrics", labels)
     return selection
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.noise import draw_curves, noise_curves, paired_tests
+from analysis.noise import draw_curves, noise_curves
+from analysis.paired import paired_tests
 from analysis.report import render
 from analysis.report.claims import RULES, Claim, load_study
 from bench.cli import main

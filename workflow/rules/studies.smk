@@ -146,6 +146,33 @@ rule study_analyze_groups:  # a study with `group_by:` (noise level): one analys
         f"{STUDY_ANALYZE} --group-by {{params.group_by:q}} > {{log:q}} 2>&1"
 
 
+rule study_analyze_metrics:  # a study's `metrics:` (top-k, close-enough): one analysis each
+    conda:
+        "../envs/lossbench.yaml"
+    input:
+        scores=f"{STUDY_ROOT}/scores.csv",
+        labels=f"{STUDY_ROOT}/losses.csv",
+    output:
+        long=f"{STUDY_ANALYSIS}/metrics/scores.csv",
+        groups=f"{STUDY_ANALYSIS}/metrics/groups.csv",
+    log:
+        f"{LOGS}/{{results}}/{{study}}/{{arch}}_{{selection}}_metrics.log",
+    params:
+        metrics=lambda wildcards: ",".join(STUDIES[wildcards.study].metrics),
+        baseline=lambda wildcards: STUDIES[wildcards.study].config.get("baseline", "ce"),
+        average=lambda wildcards: ["--average-over", "seed"] if wildcards.selection == "mean"
+        else [],
+        out=lambda wildcards, output: os.path.dirname(output.groups),
+    shell:
+        "lossbench select {input.scores:q} --arch {wildcards.arch:q}"
+        " --selection {wildcards.selection:q} --metrics {params.metrics:q}"
+        " --out {output.long:q} > {log:q} 2>&1"
+        " && PYTHONHASHSEED=0 lossbench analyze {output.long:q} --out {params.out:q}"
+        " --dataset-col dataset --method-col loss --score-col value --group-by metric"
+        " --baseline {params.baseline:q} {params.average:q} --drop-incomplete"
+        " --labels {input.labels:q} >> {log:q} 2>&1"
+
+
 rule study_noise_curves:  # `figures: [noise_curves]`: accuracy and rank vs noise rate per arch
     conda:
         "../envs/lossbench.yaml"

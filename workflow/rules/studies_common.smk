@@ -52,6 +52,9 @@ def study_targets(name):
     table = "groups.csv" if STUDIES[name].config.get("group_by") else "table4.csv"
     out = expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/{table}",
                  arch=study_archs(name), selection=selections)
+    if STUDIES[name].metrics:  # top-k, close-enough: one analysis per metric
+        out += expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/metrics/groups.csv",
+                      arch=study_archs(name), selection=selections)
     out.append(f"{study_dir(name)}/scores.csv")
     for figure in STUDIES[name].config.get("figures", []):  # noise_curves, q_sweep
         out += expand(f"{study_dir(name)}/figures/{{arch}}/{figure}_{{arch}}.png",
