@@ -2,8 +2,9 @@
 
 Every configured study gets a row: UCI-121 first, then the studies the default target runs,
 then the GPU targets, then the CPU targets of their own (listed with the command that runs
-them). A study whose datasets have no source is "not run: data not configured"
-with the variables to set, so no table is ever silently absent from the report.
+them; "run" when their collected results are in the results folder, committed from a run).
+A study whose datasets have no source is "not run: data not configured" with the variables
+to set, so no table is ever silently absent from the report.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPU studies that are targets of their own (not in the default run)")
     parser.add_argument("--sources", nargs="*", default=[], metavar="DATASET=SOURCE",
                         help="dataset sources given in the config (beside env variables)")
+    parser.add_argument("--results-dir", default=None,
+                        help="results folder: a CPU target whose collected scores are there "
+                             "(committed from its last run) is listed as run")
     parser.add_argument("--out", required=True, help="CSV to write")
 
 
 def run(args: argparse.Namespace) -> int:
     from importlib import resources
+    from pathlib import Path
 
     import pandas as pd
 
@@ -42,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
         if configured and name in args.targets:
             reason = f"GPU target: `snakemake --cores N --resources gpu=1 {name}`"
         if configured and name in args.cpu_targets:  # not in the default run: how to run it
-            configured, reason = False, f"a CPU target of its own: `snakemake --cores N {name}`"
+            command = f"`snakemake --cores N {name}`"
+            ran = args.results_dir is not None and (
+                Path(args.results_dir) / study.config["results"] / name / "scores.csv").is_file()
+            configured = ran
+            reason = (f"a CPU target of its own ({command}): results of its last run"
+                      if ran else f"a CPU target of its own: {command}")
         claims = study.config.get("claims") or (f"{name}.yaml" if f"{name}.yaml" in packaged
                                                  else "")
         rows.append({"name": name, "status": "run" if configured else "not run",

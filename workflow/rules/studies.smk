@@ -265,11 +265,12 @@ rule studies_table:
         targets=config["gpu_studies"],
         cpu_targets=config.get("cpu_targets", []),
         folder=STUDY_DIR,
+        results=RESULTS,
         sources=[f"{k}={v}" for k, v in SOURCES.items()],
     shell:
         "lossbench studies --folder {params.folder:q} --run {params.run:q}"
         " --targets {params.targets:q} --cpu-targets {params.cpu_targets:q}"
-        " --sources {params.sources:q}"
+        " --sources {params.sources:q} --results-dir {params.results:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
