@@ -3,39 +3,18 @@ the resources a scheduler needs (no data is read: a dry run needs no CIFAR)."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import dry_run, job_counts, rule_blocks
 
 pytestmark = [pytest.mark.pipeline]
 
-REPO = Path(__file__).resolve().parents[2]
+DATA_ENV = ("LOSSBENCH_CIFAR10", "LOSSBENCH_CIFAR100", "LOSSBENCH_FASHION_MNIST")
 
 
-def _dry_run(tmp_path: Path, target: str, *extra: str) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for var in ("LOSSBENCH_CIFAR10", "LOSSBENCH_CIFAR100", "LOSSBENCH_FASHION_MNIST"):
-        env.pop(var, None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", target, "-s", str(REPO / "Snakefile"), "-d",
-         str(tmp_path), "-n", "--cores", "2", "--resources", "gpu=1", *extra],
-        capture_output=True, text=True, timeout=300, env=env)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
-    return out
-
-
-def _counts(out: str) -> dict[str, int]:
-    stats = out.split("Job stats:")[-1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
-
-
-def _train_blocks(out: str) -> list[str]:
-    return [b for b in re.split(r"\n(?=\[[^\]]+\]\nrule )", out) if "\nrule study_train:" in b]
+def _dry_run(workdir: Path, target: str, *extra: str) -> str:
+    return dry_run(workdir, target, "--resources", "gpu=1", *extra, drop_env=DATA_ENV)
 
 
 @pytest.mark.parametrize(("target", "n_train", "gpu", "selections"), [
@@ -47,9 +26,9 @@ def _train_blocks(out: str) -> list[str]:
 ])
 def test_gpu_targets_plan_every_job_with_a_gpu(tmp_path, target, n_train, gpu, selections):
     out = _dry_run(tmp_path, target)
-    counts = _counts(out)
+    counts = job_counts(out)
     assert counts["study_train"] == n_train and counts["study_select"] == selections
-    blocks = _train_blocks(out)
+    blocks = rule_blocks(out, "study_train")
     assert len(blocks) == n_train
     assert all(f"gpu={gpu}," in b for b in blocks)
     assert all(f"results/noise/{target}/runs/" in b for b in blocks)
@@ -58,9 +37,9 @@ def test_gpu_targets_plan_every_job_with_a_gpu(tmp_path, target, n_train, gpu, s
 def test_cpu_proxy_plans_18_jobs_without_a_gpu(tmp_path):
     out = _dry_run(tmp_path, "noise_images_small", "--config",
                    'studies=["images_small", "noise_images_small"]')
-    counts = _counts(out)
+    counts = job_counts(out)
     assert counts["study_train"] == 3 * 6  # 3 datasets x 6 losses (LeNet-5)
-    blocks = _train_blocks(out)
+    blocks = rule_blocks(out, "study_train")
     assert len(blocks) == 18 and all("gpu=0," in b for b in blocks)
 
 

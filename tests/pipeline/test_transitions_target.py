@@ -5,37 +5,21 @@ is written here, so the plan knows the jobs without the UCI-121 source."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import dry_run, job_counts
 
 pytestmark = [pytest.mark.pipeline]
 
-REPO = Path(__file__).resolve().parents[2]
 ROOT = "results/noise/noise_uci"
 DATASETS = ("abalone", "acute-inflammation")
 
 
 def _dry_run(workdir: Path, target: str, *extra: str) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for var in ("LOSSBENCH_UCI121", "LOSSBENCH_UCI121_SPLITS"):
-        env.pop(var, None)  # no data inputs: the checkpoint's table below stands
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", target, "-s", str(REPO / "Snakefile"), "-d",
-         str(workdir), "-n", "-p", "--cores", "2", *extra],
-        capture_output=True, text=True, timeout=300, env=env)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
-    return out
-
-
-def _counts(out: str) -> dict[str, int]:
-    stats = out.split("Job stats:")[-1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+    # no data inputs: the checkpoint's table below stands
+    return dry_run(workdir, target, "-p", *extra,
+                   drop_env=("LOSSBENCH_UCI121", "LOSSBENCH_UCI121_SPLITS"))
 
 
 def test_noise_uci_collects_every_jobs_t_hat(tmp_path: Path):
@@ -45,7 +29,7 @@ def test_noise_uci_collects_every_jobs_t_hat(tmp_path: Path):
                      + "".join(f"{d},100,4,3,ok\n" for d in DATASETS)
                      + "miniboone,130065,50,2,missing\n")
     out = _dry_run(tmp_path, "noise_uci")
-    counts = _counts(out)
+    counts = job_counts(out)
     assert counts["study_train"] == 2 * len(DATASETS) and counts["study_transitions"] == 1
     block = out.split("\nrule study_transitions:\n", 1)[1].split("\n\n", 1)[0]
     jobs = [f"{d}__{m}" for d in DATASETS for m in ("linear", "mlp")]
@@ -56,9 +40,9 @@ def test_noise_uci_collects_every_jobs_t_hat(tmp_path: Path):
     assert "miniboone" not in command and f"--out-dir {ROOT}" in command
     # the default target (the report) regenerates them
     report = _dry_run(tmp_path, "results/README.md")
-    assert _counts(report)["study_transitions"] == 1
+    assert job_counts(report)["study_transitions"] == 1
 
 
 def test_a_study_training_forward_per_model_plans_no_collection(tmp_path: Path):
     out = _dry_run(tmp_path, "gce_table1", "--resources", "gpu=1")
-    assert "study_transitions" not in _counts(out) and "transitions.csv" not in out
+    assert "study_transitions" not in job_counts(out) and "transitions.csv" not in out
