@@ -44,11 +44,15 @@ def test_gpu_targets_plan_every_job_with_a_gpu(tmp_path: Path, target, n_train, 
     assert "results/two_scale/" + target + "/analysis/" in out and "/last/table4.csv" in out
 
 
-def test_digits_proxy_plans_54_jobs_without_a_gpu(tmp_path: Path):
+def test_digits_proxy_plans_27_jobs_and_the_metric_analyses_without_a_gpu(tmp_path: Path):
     out = dry_run(tmp_path, "two_scale_digits", drop_env=DATA_ENV)
     blocks = rule_blocks(out, "study_train")
-    assert job_counts(out)["study_train"] == len(blocks) == 3 * 2 * 9  # datasets x models x losses
+    counts = job_counts(out)
+    assert counts["study_train"] == len(blocks) == 3 * 1 * 9  # datasets x models x losses
     assert all("gpu=0," in b for b in blocks)
+    # `metrics:` (top-2, acc@0.05): one grouped analysis per selection (mean, blocks) of fc2
+    assert counts["study_analyze_metrics"] == 2
+    assert "two_scale_digits/analysis/fc2/blocks/metrics/groups.csv" in out
 
 
 def test_uci_study_plans_a_stack_per_available_dataset_and_model(tmp_path: Path):
