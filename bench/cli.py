@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "noise-curves": "analysis.noise_cli",
     "q-sweep": "analysis.qsweep_cli",
     "transitions": "analysis.transitions_cli",
+    "two-scale-curves": "analysis.two_scale_cli",
     "report": "analysis.report_cli",
 }
 

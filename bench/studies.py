@@ -44,7 +44,8 @@ SCORE_COLUMNS = ("test_acc_pct", "test_score_pct")
 # what ``metrics:`` may rank besides: the test set's top-k, close-enough and super-class
 # accuracies in percent (the two-scale paper's measures, Sec. 3.1), one analysis each
 METRIC_COLUMNS = re.compile(r"test_(acc|top\d+|acc_at_[0-9.]+|superclass_acc(_at_[0-9.]+)?)_pct")
-FIGURES = ("noise_curves", "q_sweep")  # study figures the workflow draws (``figures:``)
+# study figures the workflow draws (``figures:``; rules in workflow/rules/studies.smk)
+FIGURES = ("noise_curves", "q_sweep", "two_scale_curves")
 REQUIRED = ("title", "results", "datasets", "models", "losses", "seeds", "lrs", "job", "train")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

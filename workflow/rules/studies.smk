@@ -211,6 +211,32 @@ rule study_q_sweep:  # `figures: [q_sweep]`: test accuracy per epoch for Lq's q 
         " --arch {wildcards.arch:q} --out-dir {params.out:q} > {log:q} 2>&1"
 
 
+rule study_two_scale_curves:  # `figures: [two_scale_curves]`: the two-scale paper's Figs. 9, 4-6
+    conda:
+        "../envs/lossbench.yaml"
+    # iterations.csv and predictions/*-hist.csv are side outputs of study_train (eval_every,
+    # save_predictions_at), read beside the summaries as study_transitions does; collect
+    # leaves them alone
+    input:
+        summaries=study_run_files("summary.csv"),
+        labels=f"{STUDY_ROOT}/losses.csv",
+    output:
+        curves=f"{STUDY_ROOT}/figures/{{arch}}/two_scale_curves.csv",
+        png=f"{STUDY_ROOT}/figures/{{arch}}/two_scale_curves_{{arch}}.png",
+        svg=f"{STUDY_ROOT}/figures/{{arch}}/two_scale_curves_{{arch}}.svg",
+        hist=f"{STUDY_ROOT}/figures/{{arch}}/two_scale_hist.csv",
+        hist_png=f"{STUDY_ROOT}/figures/{{arch}}/two_scale_hist_{{arch}}.png",
+        hist_svg=f"{STUDY_ROOT}/figures/{{arch}}/two_scale_hist_{{arch}}.svg",
+    log:
+        f"{LOGS}/{{results}}/{{study}}/two_scale_curves_{{arch}}.log",
+    params:
+        jobs=lambda wildcards, input: [os.path.dirname(s) for s in input.summaries],
+        out=lambda wildcards, output: os.path.dirname(output.curves),
+    shell:
+        "lossbench two-scale-curves {params.jobs:q} --arch {wildcards.arch:q}"
+        " --labels {input.labels:q} --out-dir {params.out:q} > {log:q} 2>&1"
+
+
 rule study_transitions:  # a study whose jobs record forward's T-hat (Study.records_t_hat)
     conda:
         "../envs/lossbench.yaml"

@@ -56,7 +56,7 @@ def study_targets(name):
         out += expand(f"{study_dir(name)}/analysis/{{arch}}/{{selection}}/metrics/groups.csv",
                       arch=study_archs(name), selection=selections)
     out.append(f"{study_dir(name)}/scores.csv")
-    for figure in STUDIES[name].config.get("figures", []):  # noise_curves, q_sweep
+    for figure in STUDIES[name].config.get("figures", []):  # bench.studies.FIGURES
         out += expand(f"{study_dir(name)}/figures/{{arch}}/{figure}_{{arch}}.png",
                       arch=study_archs(name))
     if STUDIES[name].collection is not None:  # which datasets were available (the report)
