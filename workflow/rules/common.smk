@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from bench.config_check import validate_config_or_exit
+from bench.schedule import size_priority
 
 min_version("8.0")
 

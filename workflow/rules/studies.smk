@@ -34,6 +34,7 @@ rule study_train:
     benchmark:
         f"{STUDY_RUN}/benchmark.tsv"
     threads: lambda wildcards: STUDIES[wildcards.study].config.get("threads", 1)
+    priority: study_priority
     resources:
         gpu=lambda wildcards: int(STUDIES[wildcards.study].gpu),
         mem_mb=study_resource("mem_mb", 2000),

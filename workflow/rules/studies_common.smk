@@ -81,6 +81,12 @@ def study_jobs(name):
     return [job_id for job_id, job in jobs.items() if job.dataset in ok]
 
 
+def study_priority(wildcards):
+    """The biggest datasets first (bench/schedule.py; sizes from the UCI availability table)."""
+    return size_priority(f"{UCI}/datasets.csv",
+                         STUDY_JOBS[wildcards.study][wildcards.job].dataset)
+
+
 def study_run_files(name):
     def inputs(wildcards):
         jobs = study_jobs(wildcards.study)
