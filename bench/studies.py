@@ -96,6 +96,11 @@ class Study:
         return [str(m) for m in self.config.get("metrics", [])]
 
     @property
+    def ranked_metrics(self) -> list[str]:
+        """What the per-metric analysis ranks: the score first, then ``metrics:``."""
+        return list(dict.fromkeys([self.score_col, *self.metrics]))
+
+    @property
     def score_col(self) -> str:
         """The column the study's analysis ranks (``score:``, default ``test_acc_pct``)."""
         return str(self.config.get("score", SCORE_COLUMNS[0]))

@@ -159,7 +159,7 @@ rule study_analyze_metrics:  # a study's `metrics:` (top-k, close-enough): one a
     log:
         f"{LOGS}/{{results}}/{{study}}/{{arch}}_{{selection}}_metrics.log",
     params:
-        metrics=lambda wildcards: ",".join(STUDIES[wildcards.study].metrics),
+        metrics=lambda wildcards: ",".join(STUDIES[wildcards.study].ranked_metrics),
         baseline=lambda wildcards: STUDIES[wildcards.study].config.get("baseline", "ce"),
         average=lambda wildcards: ["--average-over", "seed"] if wildcards.selection == "mean"
         else [],
