@@ -48,6 +48,7 @@ def test_uci_study_is_one_stack_per_dataset_and_model():
     assert len(study.jobs()) == 2 * len(names())
     _is_a_cpu_target("two_scale_uci")
     assert study.metrics == ["test_top2_pct", "test_acc_at_0.05_pct"]
+    assert study.ranked_metrics == ["test_acc_pct", *study.metrics]  # accuracy first
     jobs = {j.id: j.args for j in study.jobs(datasets=["iris"])}
     assert sorted(jobs) == ["iris__linear", "iris__mlp"]
     for model, args in (("linear", jobs["iris__linear"]), ("mlp", jobs["iris__mlp"])):
