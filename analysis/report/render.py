@@ -59,9 +59,14 @@ def section(kind: str, own_heading: bool = False) -> Callable:
 # ---------------------------------------------------------------- helpers
 
 
+def _md_cell(value) -> str:
+    """A table cell: a literal ``|`` (|a − b|) escaped, so it does not split the row."""
+    return str(value).replace("|", "\\|")
+
+
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(map(_md_cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in rows]
     return lines
 
 
