@@ -151,6 +151,9 @@ class _Buffers:
         # the losses' coefs [S, L, R, b] (a view of c; each slot group writes its slice)
         self.c_lm = self.c.view(S, L, R, b) if stack.mlp else \
             self.c.view(S, b, L, R).movedim(1, 3)
+        self.c_slots = {a: self.c_lm[:, a:z] for a, z in stack.groups}  # per slot group
+        if not stack.mlp:
+            self.dz = self.g.view(S, b, M * C)  # the logits' gradient is layer 1's
         # 1/b as a 0-dim float32 tensor: the same product as the Python float, without the
         # per-op cast of a wrapped scalar
         self.inv_b = torch.tensor(1.0 / b, dtype=torch.float32)
@@ -369,9 +372,13 @@ class Stack:
             W2t_3, b2 = W2_3.transpose(1, 2), params[3]
             gW2_3, gb2 = grads[2].view(S * M, self.O, self.C), grads[3]
         threshold_backward = torch.ops.aten.threshold_backward.grad_input
+        full = self._buffers_for(B)
+        rest_extra = {a: [{"sample_weights": w} for w in rest_w[a]] if a in rest_w else None
+                      for a, _z in rest}
+        step = self._sgd_step() if self.spec.optimizer == "sgd" else self._step
         for k, xb in enumerate(xbs):
             b = xb.shape[1]
-            buf = self._buffers_for(b)
+            buf = full if b == B else self._buffers_for(b)
             inv_b = buf.inv_b
             idx = idxs[k]
             logits, g = buf.logits, buf.g
@@ -391,9 +398,10 @@ class Stack:
                 c = buf.c
                 if mix:  # alpha + beta p_y for every CE/EL mix at once
                     torch.addcmul(alpha, beta, torch.exp(logp_y, out=buf.p), out=c)
-                for a, z in rest:
-                    extra = {"sample_weights": rest_w[a][k]} if a in rest_w else {}
-                    buf.c_lm[:, a:z].copy_(losses[a].coef(rest_lpy[a][k], progress, **extra))
+                for a, _z in rest:
+                    extra = rest_extra[a]
+                    buf.c_slots[a].copy_(losses[a].coef(rest_lpy[a][k], progress,
+                                                        **(extra[k] if extra else {})))
                 c.mul_(inv_b)  # 1/b: each model's batch mean
                 g.exp_().mul_(c).scatter_add_(-1, idx, torch.neg(c, out=buf.cneg))
             if other:
@@ -419,12 +427,12 @@ class Stack:
                 threshold_backward(buf.dzm4, buf.h, 0.0, grad_input=buf.dzt)  # ReLU'
                 dz = buf.dz  # [S, b, M*O]
             else:
-                dz = g.view(S, b, -1)
+                dz = buf.dz
             torch.bmm(xbts[k], dz, out=gW1)
             torch.sum(dz, 1, keepdim=True, out=gb1)
             if sc is not None:  # the gradient through R(α) (the loss's r_grad)
                 sc.add_r_grads(params, grads, Rm, sqs)
-            self._step()
+            step()
         n_batches = len(xbs)
         if fused:
             # mean over batches of each batch's mean: sample weight 1 / (its batch size)
@@ -466,6 +474,22 @@ class Stack:
             return t.view(S, L, R, *t.shape[2:])
         b = t.shape[1]  # linear: [S, b, M, ...]
         return t.view(S, b, L, R, *t.shape[3:]).movedim(1, 3)
+
+    def _sgd_step(self) -> Callable[[], None]:
+        """``_step`` for SGD as a closure over the flat buffers (the same ops, less lookup per
+        step: the step is dispatch-bound)."""
+        p, grad, buf, neg_lr, m = (self.flat, self.flat_grad, self.flat_state,
+                                   self.flat_neg_lr, self._momentum)
+
+        def step() -> None:
+            self.n_steps += 1
+            if m is not None:
+                buf.mul_(m).add_(grad)
+                p.addcmul_(buf, neg_lr)
+            else:
+                p.addcmul_(grad, neg_lr)
+
+        return step
 
     def _step(self) -> None:
         self.n_steps += 1

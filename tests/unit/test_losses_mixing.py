@@ -138,6 +138,36 @@ def test_focal_other_gammas_gradient(gamma):
     torch.testing.assert_close(loss.grad_logits(logits, target), g_auto, rtol=1e-9, atol=1e-12)
 
 
+def _focal_coef_reference(s: torch.Tensor, alpha: float, gamma: float) -> torch.Tensor:
+    """The focal coef written out op by op (the general path's expression)."""
+    one_minus = torch.expm1(s).neg_()
+    second = one_minus.pow(gamma - 1.0).mul_(s.exp()).mul_(s).mul_(gamma)
+    return one_minus.pow_(gamma).sub_(second).mul_(alpha)
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.7])
+def test_focal_float32_gamma2_fast_coef_is_bitwise_the_general_one(alpha):
+    # the engine's per-step coef (float32, gamma = 2) drops exact no-ops: same bits, fewer ops
+    loss = make_loss("focal", gamma=2.0, alpha=alpha)
+    s = torch.cat([-torch.rand(4000) * scale for scale in (1e-7, 1e-3, 1.0, 30.0)])
+    s[:3] = torch.tensor([0.0, -0.0, -1e-38])
+    for view in (s, s.view(80, 200)[:, ::3]):  # contiguous and strided (the engine's slices)
+        assert torch.equal(loss.coef(view, 0.0), _focal_coef_reference(view, alpha, 2.0))
+    logits = 2 * torch.randn(30, 6, 5)
+    target = torch.randint(0, 5, (30, 6))
+    _, g_auto = autograd_grad(loss, logits, target)
+    torch.testing.assert_close(loss.grad_logits(logits, target), g_auto, rtol=1e-5, atol=1e-7)
+
+
+def test_focal_other_gammas_and_float64_take_the_general_coef():
+    s32 = -torch.rand(500) * 5
+    for gamma in (0.5, 1.0, 3.0):
+        loss = make_loss("focal", gamma=gamma, alpha=0.25)
+        assert torch.equal(loss.coef(s32, 0.0), _focal_coef_reference(s32, 0.25, gamma))
+    s64 = s32.double()
+    assert torch.equal(make_loss("focal").coef(s64, 0.0), _focal_coef_reference(s64, 0.25, 2.0))
+
+
 def _phase_of_epoch(loss, epoch: int, n_epochs: int = 50) -> tuple[float, float]:
     """(alpha, beta) as seen through the loss value at two p_y values."""
     z, t = two_class_logits(torch.tensor([0.25, 0.75]))
