@@ -143,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets.split(","):
         for arch in ("linear", "mlp"):
             small = name == args.datasets.split(",")[0]
-            rows.append(compare(name, arch, epochs=(5, 10) if small else (1, 3),
+            # the small dataset's 50 stacked epochs in between: a 5-epoch difference (~20 ms)
+            # was below the clock's noise (a 652x "speedup" on a loaded machine)
+            rows.append(compare(name, arch, epochs=(10, 60) if small else (1, 3),
                                 naive_epochs=(5, 10) if small else (1, 2),
                                 repeats=args.repeats))
             print(json.dumps(rows[-1]), file=sys.stderr)
