@@ -241,16 +241,20 @@ class Stack:
 
     def _flat_model_ids(self) -> torch.Tensor:
         """The model number ``(s * L + l) * R + r`` of every element of the flat buffer."""
-        S, L, R = self.S, self.L, self.R
         ids = torch.empty(self.flat.numel(), dtype=torch.int64)
-        grid = torch.arange(S * L * R).view(S, L, R)
+        grid = torch.arange(self.S * self.L * self.R).view(self.S, self.L, self.R)
         for i, view in enumerate(self._views(ids, [p.shape for p in self.params])):
             v = self._model_view(i, view)
-            shape = [1] * v.dim()
-            for d, size in zip(self._model_dims(i), (S, L, R), strict=True):
-                shape[d] = size
-            v.copy_(grid.view(shape).expand(v.shape))
+            v.copy_(grid.view(self._model_shape(i)).expand(v.shape))
         return ids
+
+    def _model_shape(self, i: int) -> list[int]:
+        """Parameter ``i``'s model view with every non-model dimension 1: an ``[S, L, R]``
+        per-model tensor viewed so it broadcasts over that parameter."""
+        shape = [1] * self._model_view(i, self.params[i]).dim()
+        for d, size in zip(self._model_dims(i), (self.S, self.L, self.R), strict=True):
+            shape[d] = size
+        return shape
 
     def note_val(self, flats: torch.Tensor, val_acc: np.ndarray) -> None:
         """Update the best weights from kept epochs ``flats`` ``[K, P]`` and their validation
@@ -580,10 +584,7 @@ class Stack:
     def _freeze(self, mask: torch.Tensor) -> None:
         """Zero the parameters, optimiser state and lr of masked models: they stay inert."""
         for i in range(len(self.params)):
-            shape = [1] * self._model_view(i, self.params[i]).dim()
-            for d, size in zip(self._model_dims(i), (self.S, self.L, self.R), strict=True):
-                shape[d] = size
-            keep = (~mask).view(shape)
+            keep = (~mask).view(self._model_shape(i))
             for t in [self.params[i], self.state[i], *self.state2[i:i + 1]]:
                 v = self._model_view(i, t)
                 v.mul_(keep).nan_to_num_(0.0, 0.0, 0.0)
