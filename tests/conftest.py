@@ -73,3 +73,17 @@ def splits_source() -> str:
             "klambauer_splits.tar.gz (CI points it at ../shared/uci121/)"
         )
     return src
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch intra-op thread for a module (``pytestmark = pytest.mark.usefixtures(
+    "one_thread")``): tiny tensors only lose time to a second contending thread (small LSTM
+    steps on a shared CPU ran ~50x slower), and a spec's ``threads`` default is 1 too."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+

@@ -55,13 +55,7 @@ BIG = {"resnet34", "resnet34_imagenet", "resnet50_imagenet", "resnet101_imagenet
        "resnext50_32x4d", "resnext101_32x8d"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these tiny forward passes only lose time to thread start-up."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _n_params(model: nn.Module) -> int:

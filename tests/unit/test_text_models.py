@@ -23,14 +23,7 @@ from bench.train import fit_torch
 QUIET = {"log": lambda msg: None}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread, as a spec's ``threads`` default: small LSTM steps on a shared CPU
-    run ~50x slower when two threads contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- LSTMs ----------------------------------------------------------------------------------------

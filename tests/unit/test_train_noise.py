@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _toy import toy_dataset
 
-from bench.data import ArrayDataset
 from bench.errors import LossbenchError
 from bench.losses import Loss, list_losses, register_loss
 from bench.models import create_model
@@ -21,20 +21,7 @@ QUIET = {"log": lambda msg: None}
 NOISES = ({}, {"kind": "uniform", "rate": 0.4}, {"kind": "pair", "rate": 0.3})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: a second intra-op thread only adds contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _toy(n=60, d=5, c=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)).astype(np.float32)
-    y = ((X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)).astype(np.int64)
-    return ArrayDataset("toy", X, y, c)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _specs(losses, noises=NOISES, seeds=(0, 1), lrs=(0.1,), **fields):
@@ -58,7 +45,7 @@ def _assert_tables_equal(a: pd.DataFrame, b: pd.DataFrame, atol=1e-5) -> None:
 def test_noisy_grid_stacked_equals_torch(arch):
     """Three noise levels x losses with stacked needs (truncated Lq prunes on the noisy
     labels inside the run) and forward with the true T, in one stack and per model."""
-    ds = _toy()
+    ds = toy_dataset()
     losses = [("ce", {}), ("trunc_gce", {"prune_start": 0.25, "prune_every": 0.25}),
               ("trunc_gce", {"prune_start": 1, "prune_every": 1, "prune_with": "current"}),
               ("forward", {"T": True})]
@@ -77,7 +64,7 @@ def test_noisy_grid_stacked_equals_torch(arch):
 def test_truncated_lq_prunes_with_the_best_validation_model():
     """The paper's rule (best-validation model so far) and the other reading (current model)
     are different runs once validation accuracy drops below its best."""
-    ds = _toy(n=90)
+    ds = toy_dataset(n=90)
     prune = {"prune_start": 1, "prune_every": 1}
     specs = _specs([("trunc_gce", prune), ("trunc_gce", {**prune, "prune_with": "current"})],
                    noises=[NOISES[1]], lrs=(0.5,), epochs=8)
@@ -96,7 +83,7 @@ def test_forward_t_hat_is_estimated_from_the_selected_ce_model_and_trained_stack
     from bench.losses._noisy import estimate_transition_matrix
     from bench.train.torch_trainer import Run, make_data
 
-    ds = _toy(n=90)
+    ds = toy_dataset(n=90)
     specs = _specs([("ce", {}), ("forward", {})], noises=[NOISES[2]], lrs=(0.1, 0.02),
                    epochs=6)
     result = train_specs(specs, ds, **QUIET)
@@ -152,7 +139,7 @@ if "test_frozen" not in list_losses():
 def test_train_and_val_see_the_seeds_noisy_labels_and_test_the_clean_ones(trainer):
     """With frozen models, train/val accuracy is the init model's accuracy against the labels
     ``corrupt_split`` draws for the seed; test accuracy is against the clean labels."""
-    ds = _toy()
+    ds = toy_dataset()
     specs = _specs([("test_frozen", {})], epochs=1)
     table = train_specs(specs, ds, trainer=trainer, **QUIET).summary
     split = ds.splits("random")[0]
@@ -173,7 +160,7 @@ def test_train_and_val_see_the_seeds_noisy_labels_and_test_the_clean_ones(traine
 
 
 def test_labels_of_a_spec_are_corrupt_split_of_its_seed_with_clean_test():
-    ds = _toy()
+    ds = toy_dataset()
     split = ds.splits("random")[0]
     for noise in NOISES[1:]:
         for seed in (0, 1):
@@ -191,7 +178,7 @@ def test_labels_of_a_spec_are_corrupt_split_of_its_seed_with_clean_test():
 
 
 def test_forward_true_t_is_the_drawn_matrix_and_the_identity_when_clean():
-    ds = _toy()
+    ds = toy_dataset()
     split = ds.splits("random")[0]
     noisy, clean = _specs([("forward", {"T": True})], noises=[NOISES[2], {}], seeds=[0])
     T = run_labels(ds, noisy, split).T
@@ -208,7 +195,7 @@ def test_forward_true_t_is_the_drawn_matrix_and_the_identity_when_clean():
 
 
 def test_noise_columns_only_when_a_spec_has_noise():
-    ds = _toy()
+    ds = toy_dataset()
     clean = train_specs(_specs([("ce", {})], noises=[{}], epochs=1), ds, **QUIET)
     assert not any(c.startswith("noise") for c in clean.summary.columns)
     assert not any(c.startswith("noise") for c in clean.epochs.columns)

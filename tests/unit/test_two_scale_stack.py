@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _toy import toy_dataset
 
-from bench.data import ArrayDataset
 from bench.losses import make_loss
 from bench.spec import RunSpec
 from bench.train import StackSpec, stacked_refusal, train_specs, train_stack
@@ -25,19 +25,7 @@ METHODS = [("ce", {}), ("one_scale", {}), ("two_scale", {"eta": 0.01}),
            ("two_scale", {"eta": 0.3, "r_grad": False})]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _toy(n=60, d=5, c=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d)).astype(np.float32)
-    y = ((X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)).astype(np.int64)
-    return ArrayDataset("toy", X, y, c)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _specs(methods, noises=({},), lrs=(0.1, 0.02), **fields):
@@ -60,7 +48,7 @@ def _assert_tables_equal(a: pd.DataFrame, b: pd.DataFrame, atol=1e-5) -> None:
 @pytest.mark.parametrize("arch", ["linear", "mlp"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_stack_equals_torch_trainer(arch, optimizer):
-    ds = _toy()
+    ds = toy_dataset()
     specs = _specs(METHODS, model=arch, optimizer=optimizer)
     stacked = train_specs(specs, ds, trainer="stacked", **QUIET)
     assert set(stacked.info["trainers"].values()) == {"stacked"}
@@ -73,7 +61,7 @@ def test_stack_equals_torch_trainer(arch, optimizer):
 
 
 def test_noise_levels_of_one_method_share_a_call_and_equal_torch():
-    ds = _toy()
+    ds = toy_dataset()
     specs = _specs([("ce", {}), ("two_scale", {"eta": 0.1}), ("two_scale_sep", {})],
                    noises=({}, {"kind": "uniform", "rate": 0.4}), lrs=(0.05,), epochs=4)
     stacked = train_specs(specs, ds, trainer="stacked", **QUIET)
@@ -117,7 +105,7 @@ def test_a_diverging_two_scale_model_leaves_the_others_alone():
     would without them."""
     from bench.train._stack import Stack
 
-    ds = _toy()
+    ds = toy_dataset()
     X, y = 100 * ds.X, ds.y
     split = ds.splits("random")[0]
     losses = [make_loss("two_scale_sep"), make_loss("two_scale_sep", eta=1.0)]
