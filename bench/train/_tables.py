@@ -16,21 +16,31 @@ from bench.train._select import EPOCH_RULES, best_lrs
 FLOAT_FORMAT = "%.6g"  # fixed text form: identical runs give byte-identical CSVs
 
 
-def epochs_table(arrays: dict[str, np.ndarray], dataset: str, arch: str, fold: int,
-                 seeds: Sequence[int], losses: Sequence[str], lrs: Sequence[float]) -> pd.DataFrame:
-    """Every model, every epoch: keys, ``diverged``, ``train_loss`` and all split metrics."""
-    E, S, L, R = arrays["train_loss"].shape
-    e, s, li, r = (a.ravel() for a in np.meshgrid(np.arange(E), np.arange(S), np.arange(L),
+def _long(arrays: dict[str, np.ndarray], record: str, dataset: str, arch: str, fold: int,
+          seeds: Sequence[int], losses: Sequence[str], lrs: Sequence[float]) -> pd.DataFrame:
+    """Arrays ``[N, S, L, R]`` (record, seed, loss, lr) as one row per model and record, the
+    keys first, sorted by seed, loss (in run order), lr and ``record``."""
+    N, S, L, R = next(iter(arrays.values())).shape
+    n, s, li, r = (a.ravel() for a in np.meshgrid(np.arange(N), np.arange(S), np.arange(L),
                                                   np.arange(R), indexing="ij"))
     table = pd.DataFrame({
         "dataset": dataset, "arch": arch, "fold": fold,
         "seed": np.asarray(seeds)[s], "loss": np.asarray(losses, dtype=object)[li],
-        "lr": np.asarray(lrs, dtype=float)[r], "epoch": e,
+        "lr": np.asarray(lrs, dtype=float)[r],
     })
+    if record not in arrays:
+        table[record] = n
     for key, values in arrays.items():
         table[key] = values.ravel()
-    return table.sort_values(["seed", "loss", "lr", "epoch"], kind="stable",
+    table[record] = table[record].astype(np.int64)
+    return table.sort_values(["seed", "loss", "lr", record], kind="stable",
                              key=_loss_order(losses)).reset_index(drop=True)
+
+
+def epochs_table(arrays: dict[str, np.ndarray], dataset: str, arch: str, fold: int,
+                 seeds: Sequence[int], losses: Sequence[str], lrs: Sequence[float]) -> pd.DataFrame:
+    """Every model, every epoch: keys, ``diverged``, ``train_loss`` and all split metrics."""
+    return _long(arrays, "epoch", dataset, arch, fold, seeds, losses, lrs)
 
 
 def _loss_order(losses: Sequence[str]):
@@ -88,16 +98,4 @@ def iterations_table(arrays: dict[str, np.ndarray], dataset: str, arch: str, fol
     (``IterationLog``), laid out ``[N, S, L, R]`` (record, seed, loss, lr), without the
     prefix: ``iteration``, ``epoch``, ``train_loss``, ``batch_*``, ``val_*``, ``test_*``."""
     parts = {k[len("iter_"):]: v for k, v in arrays.items() if k.startswith("iter_")}
-    N, S, L, R = parts["iteration"].shape
-    n, s, li, r = (a.ravel() for a in np.meshgrid(np.arange(N), np.arange(S), np.arange(L),
-                                                  np.arange(R), indexing="ij"))
-    table = pd.DataFrame({
-        "dataset": dataset, "arch": arch, "fold": fold,
-        "seed": np.asarray(seeds)[s], "loss": np.asarray(losses, dtype=object)[li],
-        "lr": np.asarray(lrs, dtype=float)[r],
-    })
-    for key, values in parts.items():
-        table[key] = values.ravel()
-    table["iteration"] = table["iteration"].astype(np.int64)
-    return table.sort_values(["seed", "loss", "lr", "iteration"], kind="stable",
-                             key=_loss_order(losses)).reset_index(drop=True)
+    return _long(parts, "iteration", dataset, arch, fold, seeds, losses, lrs)
