@@ -212,3 +212,32 @@ def noise_verdicts_section(ctx: Context, where: str = "") -> list[str]:
                  "p (one-sided)", "p (Holm)"], _comparisons(v.claim, summary)), ""]
         lines += ["</details>", ""]
     return lines
+
+
+@section("summary_means")
+def summary_means_section(ctx: Context, columns: list[str], caption: str = "") -> list[str]:
+    """Per arch, each method's mean (over datasets, seeds averaged first) of ``columns`` of the
+    protocol's summary.csv, in percent: the levels behind the rank tables (e.g. mean p_y
+    beside close-enough accuracy). Datasets lacking a column's value (top-2 with two
+    classes) are left out of that column's mean; the last row counts them."""
+    summaries = _summaries(ctx)
+    if not summaries:
+        return [f"No summary.csv for `{ctx.protocol.name}`.", ""]
+    labels = protocol_labels(ctx)
+    lines = [" ".join(f"Mean over datasets, in percent (seeds averaged first). {caption}"
+                      .split()), ""]
+    for arch, summary in summaries.items():
+        missing = [c for c in columns if c not in summary.columns]
+        if missing:
+            return [f"`{ctx.protocol.name}` summary.csv lacks {', '.join(missing)}.", ""]
+        per = 100 * summary.groupby(["dataset", "loss"])[columns].mean()
+        means = per.groupby("loss").mean()
+        order = [m for m in labels if m in means.index]
+        order += sorted(set(means.index) - set(order))
+        rows = [[f"{labels.get(m, m)} (`{m}`)", *[f"{means.loc[m, c]:.2f}" for c in columns]]
+                for m in order]
+        counts = per.groupby("dataset").first().notna().sum()
+        rows.append(["datasets", *[f"{counts[c]:g}" for c in columns]])
+        lines += [f"**{arch}**", "", *md_table(["method", *[f"`{c}`" for c in columns]], rows),
+                  ""]
+    return lines

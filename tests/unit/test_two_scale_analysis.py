@@ -513,6 +513,8 @@ def _two_scale_results(tmp_path: Path) -> Path:
     root = tmp_path / "results" / "two_scale" / "two_scale_uci"
     root.mkdir(parents=True)
     summary = _summary(n_datasets=8, archs=("linear",))
+    # mean p_y: flatter test probabilities for two_scale (the close-enough caveat)
+    summary["test_mean_py"] = np.where(summary["loss"] == TWO, 0.45, 0.65)
     summary.to_csv(root / "summary.csv", index=False)
     _scores(summary).to_csv(root / "scores.csv", index=False)
     pd.DataFrame({"method": LOSSES, "label": [m.replace("two_scale", "TS") for m in LOSSES]}
@@ -532,6 +534,10 @@ def _two_scale_results(tmp_path: Path) -> Path:
     return studies
 
 
+def summary_of(tmp_path: Path) -> pd.DataFrame:
+    return pd.read_csv(tmp_path / "results" / "two_scale" / "two_scale_uci" / "summary.csv")
+
+
 def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split(" | ")]
 
@@ -541,8 +547,15 @@ def test_report_shows_a_table4_per_measure_accuracy_first_and_the_verdicts(tmp_p
     text = render(tmp_path / "results", studies=_two_scale_results(tmp_path))
     lines = text.splitlines()
     headers = [i for i, line in enumerate(lines) if line.startswith("| method | ")]
-    assert len(headers) == 2  # the (here empty) Table 4 of the selection, then per measure
-    start = headers[1]
+    assert len(headers) == 3  # means, the (here empty) Table 4 of the selection, per measure
+    means = {_cells(r)[0]: _cells(r)[1:] for r in lines[headers[0] + 2:lines.index("", headers[0])]}
+    assert _cells(lines[headers[0]])[1:] == [f"`{c}`" for c in (
+        "train_acc", "test_acc", "test_top2", "test_acc_at_0.05", "test_mean_py")]
+    by_hand = _wide(summary_of(tmp_path), "test_acc").mean()
+    assert means[f"TS(eta=0.01) (`{TWO}`)"][1] == f"{by_hand[TWO]:.2f}"
+    assert means[f"TS(eta=0.01) (`{TWO}`)"][4] == "45.00"
+    assert means["datasets"] == ["8", "8", "5", "8", "8"]  # top-2: multi-class datasets only
+    start = headers[2]
     header = _cells(lines[start])
     assert header[:2] == ["method", "accuracy"]  # accuracy first, though selected last
     assert sorted(header[2:]) == ["acc@0.05", "top-2 acc."]
