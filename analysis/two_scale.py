@@ -234,6 +234,11 @@ def _colours(order: Sequence[str]) -> dict[str, object]:
     return {m: cmap(i % cmap.N) for i, m in enumerate(order)}
 
 
+#: line styles cycled per method: identical curves (one_scale and large η coincide exactly,
+#: as the paper says) stay visible on top of each other
+DASHES = ("-", "--", ":", "-.")
+
+
 def draw_iteration_curves(curves: pd.DataFrame, arch: str,
                           labels: Mapping[str, str] | None = None) -> Figure:
     """Fig. 9: rows datasets, columns training-batch and test accuracy against iterations,
@@ -253,7 +258,8 @@ def draw_iteration_curves(curves: pd.DataFrame, arch: str,
                 line = cell[cell["loss"] == method].sort_values("iteration")
                 if line.empty:
                     continue
-                ax.plot(line["iteration"], line[f"{metric}_mean"], lw=1.2,
+                ax.plot(line["iteration"], line[f"{metric}_mean"], lw=1.4,
+                        ls=DASHES[order.index(method) % len(DASHES)],
                         color=colours[method], label=(labels or {}).get(method, method))
                 ax.fill_between(line["iteration"], line[f"{metric}_low"],
                                 line[f"{metric}_high"], color=colours[method], alpha=0.15,
