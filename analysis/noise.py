@@ -56,7 +56,10 @@ def level_blocks(scores: pd.DataFrame, arch: str, source: str = "scores"
     return out
 
 
-def _mean_ci(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float]:
+def bootstrap_mean_ci(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float]:
+    """(mean, low, high): the mean with its percentile-bootstrap 95 % CI, from ``rng`` (seeded
+    by the caller, so reruns give the same bytes); constant or single values give a zero-width
+    interval."""
     from scipy.stats import bootstrap
 
     mean = float(np.mean(values))
@@ -78,8 +81,8 @@ def noise_curves(scores: pd.DataFrame, archs: Sequence[str] | None = None, seed:
             ranks = (-block).rank(axis=1, method="average")
             rng = np.random.default_rng([seed, len(rows)])  # fixed per table position
             for loss in block.columns:
-                acc = _mean_ci(block[loss].to_numpy(), rng)
-                rank = _mean_ci(ranks[loss].to_numpy(), rng)
+                acc = bootstrap_mean_ci(block[loss].to_numpy(), rng)
+                rank = bootstrap_mean_ci(ranks[loss].to_numpy(), rng)
                 rows.append([arch, kind, rate, loss, len(block), *acc, *rank])
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 

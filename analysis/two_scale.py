@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis.noise import _mean_ci, method_order
+from analysis.noise import bootstrap_mean_ci, method_order
 from bench.errors import LossbenchError
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ def iteration_curves(frames: Mapping[str, pd.DataFrame], seed: int = 0) -> pd.Da
         stats = []
         for metric in METRICS:
             finite = values[metric][np.isfinite(values[metric])]
-            stats += _mean_ci(finite, rng) if len(finite) else [np.nan] * 3
+            stats += bootstrap_mean_ci(finite, rng) if len(finite) else [np.nan] * 3
         missing = ~np.all([np.isfinite(v) for v in values.values()], axis=0)
         rows.append([*key, float(part["epoch"].iloc[0]), len(part), int(missing.sum()),
                      *stats])
