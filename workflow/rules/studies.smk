@@ -292,7 +292,7 @@ rule studies_table:
         targets=config["gpu_studies"],
         cpu_targets=config.get("cpu_targets", []),
         folder=STUDY_DIR,
-        results=RESULTS,
+        results=lambda wildcards, output: os.path.dirname(output[0]),  # the results folder
         sources=[f"{k}={v}" for k, v in SOURCES.items()],
     shell:
         "lossbench studies --folder {params.folder:q} --run {params.run:q}"
