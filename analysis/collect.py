@@ -42,6 +42,7 @@ PER_JOB = {"dataset", "out", "wall_time_s", "train_seconds", "model_steps", "n_s
            "n_features", "n_classes"}
 REQUIRED = [*KEYS, "fold", "lr", "best_epoch", "val_acc", "test_acc", "diverged"]
 TIMING_COLUMNS = ["dataset", "arch", "seconds", "max_rss_mb", "start", "end"]
+SPLIT_COLUMNS = ["train_seconds", "run_seconds"]  # when the jobs' config.json report them
 OUTPUTS = ("summary.csv", "epochs.csv.gz", "scores.csv", "timings.csv", "settings.json")
 
 
@@ -154,6 +155,13 @@ def _read_config(path: Path) -> dict:
         raise LossbenchError(f"{path}: not valid JSON ({exc})") from exc
 
 
+def _seconds(value) -> float | None:
+    """A config.json time: a number, or one per arch (summed); None if the job has none."""
+    if isinstance(value, dict):
+        return float(sum(value.values()))
+    return None if value is None else float(value)
+
+
 def read_timings(jobs: Sequence[Job]) -> pd.DataFrame:
     """Wall time and peak memory of each job that has a Snakemake benchmark file."""
     rows = []
@@ -163,19 +171,27 @@ def read_timings(jobs: Sequence[Job]) -> pd.DataFrame:
         run = job.summary.parent
         bench = _read_csv(job.benchmark, sep="\t").iloc[0]
         end = os.path.getmtime(job.benchmark)
-        archs = _read_config(run / "config.json").get("archs", [])
+        config = _read_config(run / "config.json")
         rows.append({
             "dataset": run.name,
-            "arch": "+".join(archs),
+            "arch": "+".join(config.get("archs", [])),
             "seconds": float(bench["s"]),
             "max_rss_mb": float(bench["max_rss"]) if bench["max_rss"] != "-" else None,
             # start/end (unix time) let the report estimate the elapsed time of parallel jobs
             "start": end - float(bench["s"]),
             "end": end,
+            # where a job's time goes: the training loops (evaluation included), the rest of
+            # `lossbench train` after start-up (tables, writes); the remainder of `seconds` is
+            # process start-up, imports and data loading
+            "train_seconds": _seconds(config.get("train_seconds")),
+            "run_seconds": _seconds(config.get("wall_time_s")),
         })
     if not rows:
         return pd.DataFrame(columns=TIMING_COLUMNS)
-    return pd.DataFrame(rows).sort_values(["dataset", "arch"]).reset_index(drop=True)
+    table = pd.DataFrame(rows).sort_values(["dataset", "arch"]).reset_index(drop=True)
+    if table["train_seconds"].isna().all():  # jobs of an older `lossbench train`
+        table = table.drop(columns=SPLIT_COLUMNS)
+    return table
 
 
 def common_settings(paths: Sequence[Path]) -> dict:

@@ -235,7 +235,26 @@ def timing_section(ctx: Context) -> list[str]:
         f"to last job end {duration(elapsed)}; slowest job {slow['dataset']}/{slow['arch']} "
         f"{duration(float(slow['seconds']))}.",
         "",
+        *_time_split(t, elapsed),
     ]
+
+
+def _time_split(t: pd.DataFrame, elapsed: float) -> list[str]:
+    """Where the summed job time went (timings of `lossbench collect` that carry the jobs'
+    ``train_seconds`` / ``run_seconds``), and the cores' idle time for the jobs' concurrency."""
+    if not {"train_seconds", "run_seconds"} <= set(t.columns) or t["run_seconds"].isna().any():
+        return []
+    total = float(t["seconds"].sum())
+    train, run = float(t["train_seconds"].sum()), float(t["run_seconds"].sum())
+    busy = t[["start", "end"]].to_numpy()
+    cores = max(1, int(max(((busy[:, 0] <= s) & (busy[:, 1] > s)).sum() for s in busy[:, 0])))
+    idle = max(0.0, cores * elapsed - total)
+    part = [("training loops (evaluation included)", train),
+            ("tables and writes", run - train),
+            ("process start-up, imports, data loading", total - run)]
+    text = "; ".join(f"{name} {duration(v)} ({100 * v / total:.0f} %)" for name, v in part)
+    return [f"Split of the summed job time: {text}. Idle with {cores} jobs at a time: "
+            f"{duration(idle)} of {duration(cores * elapsed)} core-time.", ""]
 
 
 @section("verdicts")

@@ -114,3 +114,33 @@ def test_slim_epochs_keeps_keys_diverged_and_the_named_metrics():
     assert slim_epochs(epochs, []) is epochs
     with pytest.raises(LossbenchError, match="test_acc"):
         slim_epochs(epochs, ["test_acc"])
+
+
+def test_timings_split_the_job_time_when_jobs_report_their_training_time(tmp_path: Path):
+    """Jobs of today's `lossbench train` report train_seconds per arch and wall_time_s: the
+    timings carry them and the report splits the summed job time (training, tables and
+    writes, start-up) and counts the cores' idle time."""
+    import json
+
+    from analysis.report.render import _time_split
+
+    runs = make_runs(tmp_path / "runs")
+    for i, run in enumerate(runs):
+        config = json.loads((run / "config.json").read_text())
+        config["train_seconds"] = {"linear": 0.25 * i, "mlp": 0.5 * i}
+        (run / "config.json").write_text(json.dumps(config))
+        (run / "benchmark.tsv").touch()  # keeps the file's mtime order: end = mtime
+    assert main(["collect", "--runs", str(tmp_path / "runs"), "--out",
+                 str(tmp_path / "klambauer4")]) == 0
+    t = pd.read_csv(tmp_path / "klambauer4" / "timings.csv")
+    assert t["train_seconds"].tolist() == [0.75 * i for i in range(len(runs))]
+    assert t["run_seconds"].tolist() == [1.5 * i for i in range(len(runs))]
+    elapsed = float(t["end"].max() - t["start"].min())
+    text = " ".join(_time_split(t, elapsed))
+    total = t["seconds"].sum()
+    share = round(100 * (total - t["run_seconds"].sum()) / total)
+    assert "process start-up, imports, data loading" in text and f"({share} %)" in text
+    # every job ends now (touched), so all overlap: as many at a time as there are jobs
+    assert f"Idle with {len(runs)} jobs at a time" in text
+    # an older job without train_seconds: no split (never a made-up number)
+    assert _time_split(t.assign(run_seconds=float("nan")), elapsed) == []
