@@ -4,34 +4,20 @@ parse into run specs the suite accepts (models, losses, noise kinds, protocol), 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 import yaml
+from _study_jobs import flag_value, job_specs
 
 from bench.errors import LossbenchError
 from bench.losses import make_loss
 from bench.studies import load_study
-from bench.train._cli import add_arguments, check_specs, specs_from_args
 
 REPO = Path(__file__).resolve().parents[2]
 STUDIES = REPO / "config" / "studies"
 TABLE1_NOISE = ["uniform:0.2", "uniform:0.4", "uniform:0.6", "uniform:0.8", "pair:0.1",
                 "pair:0.2", "pair:0.3", "pair:0.4"]
-
-
-def _flag(args, name):
-    return args[args.index(name) + 1]
-
-
-def _specs(args: tuple[str, ...]):
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    parsed = parser.parse_args([*args, "--out", "unused"])
-    specs = specs_from_args(parsed, n_folds=1)
-    check_specs(specs)
-    return specs
 
 
 def test_table1_jobs_follow_the_papers_settings_per_dataset():
@@ -42,13 +28,14 @@ def test_table1_jobs_follow_the_papers_settings_per_dataset():
                 "cifar100": ("resnet34", "150", "80,120", "cifar100")}
     for dataset, (model, epochs, milestones, mapping) in expected.items():
         args = jobs[f"{dataset}__{model}__ce__0"]
-        assert _flag(args, "--epochs") == epochs and _flag(args, "--milestones") == milestones
-        assert _flag(args, "--noise") == ",".join(TABLE1_NOISE)
-        assert _flag(args, "--noise-mapping") == mapping
+        assert flag_value(args, "--epochs") == epochs
+        assert flag_value(args, "--milestones") == milestones
+        assert flag_value(args, "--noise") == ",".join(TABLE1_NOISE)
+        assert flag_value(args, "--noise-mapping") == mapping
         for flag, value in (("--lrs", "0.01"), ("--batch-size", "128"), ("--momentum", "0.9"),
                             ("--weight-decay", "0.0001"), ("--augment", "gce_standard"),
                             ("--protocol", "official_val10"), ("--optimizer", "sgd")):
-            assert _flag(args, flag) == value, flag
+            assert flag_value(args, flag) == value, flag
     losses_seeds = {tuple(i.split("__", 2)[2].rsplit("__", 1)) for i in jobs}
     assert {loss for loss, _ in losses_seeds} == {"ce", "mae", "gce", "trunc_gce",
                                                   "forward_T_True_", "forward"}
@@ -62,7 +49,7 @@ def test_table1_jobs_follow_the_papers_settings_per_dataset():
 ])
 def test_table1_truncated_lq_prunes_at_the_papers_epochs(job, n_epochs, prune):
     args = {j.id: j.args for j in load_study("gce_table1", STUDIES).jobs()}[job]
-    specs = _specs(args)
+    specs = job_specs(args)
     assert len(specs) == len(TABLE1_NOISE)  # the noise levels train inside the job
     loss = make_loss(specs[0].loss, **dict(specs[0].loss_params))
     assert loss.prune_epochs(n_epochs) == prune
@@ -71,7 +58,7 @@ def test_table1_truncated_lq_prunes_at_the_papers_epochs(job, n_epochs, prune):
 def test_every_gce_job_parses_into_specs_the_suite_accepts():
     for name in ("gce_table1", "gce_table2", "noise_images_small"):
         for job in load_study(name, STUDIES).jobs():
-            specs = _specs(job.args)
+            specs = job_specs(job.args)
             assert specs, job.id
             # CIFAR-100's trunc_gce fractions reach no other loss of its jobs
             assert all(not s.loss_params or s.loss in ("trunc_gce", "forward") for s in specs)
@@ -79,8 +66,8 @@ def test_every_gce_job_parses_into_specs_the_suite_accepts():
 
 def test_table1_forward_true_and_estimated_are_two_methods():
     jobs = {j.id: j.args for j in load_study("gce_table1", STUDIES).jobs()}
-    true_t = _specs(jobs["cifar10__resnet34__forward_T_True___0"])
-    hat = _specs(jobs["cifar10__resnet34__forward__0"])
+    true_t = job_specs(jobs["cifar10__resnet34__forward_T_True___0"])
+    hat = job_specs(jobs["cifar10__resnet34__forward__0"])
     assert {s.method for s in true_t} == {"forward(T=True)"}
     assert {s.method for s in hat} == {"forward"}
     assert {dict(s.noise)["kind"] for s in hat} == {"uniform", "pair"}
@@ -92,12 +79,12 @@ def test_table2_open_set_and_its_closed_set_twin():
     assert len(jobs) == 2 * 5 * 5
     closed = jobs["cifar10__wang2018_cnn__ce__0"]
     open_ = jobs["cifar10_open_set__wang2018_cnn__ce__0"]
-    assert _flag(closed, "--noise") == "uniform:0.4" and "--noise" not in open_
+    assert flag_value(closed, "--noise") == "uniform:0.4" and "--noise" not in open_
     for args in (closed, open_):
         for flag, value in (("--epochs", "100"), ("--optimizer", "adam"), ("--lrs", "0.001"),
                             ("--augment", "normalize"), ("--batch-size", "128")):
-            assert _flag(args, flag) == value, flag
-    trunc = _specs(jobs["cifar10_open_set__wang2018_cnn__trunc_gce__2"])[0]
+            assert flag_value(args, flag) == value, flag
+    trunc = job_specs(jobs["cifar10_open_set__wang2018_cnn__trunc_gce__2"])[0]
     assert make_loss("trunc_gce", **dict(trunc.loss_params)).prune_epochs(100) == \
         list(range(10, 100, 10))  # "started pruning ... after 10 epochs at 10-epoch intervals"
     assert study.config["selections"] == ["last"]
@@ -124,7 +111,7 @@ def test_proxy_runs_the_noise_grid_with_clean_labels_and_five_seeds():
     study = load_study("noise_images_small", STUDIES)
     jobs = study.jobs()
     assert len(jobs) == 3 * 6 and not study.gpu
-    specs = _specs(jobs[0].args)
+    specs = job_specs(jobs[0].args)
     noises = {tuple(sorted(dict(s.noise).items())) for s in specs}
     assert () in noises and len(noises) == 9  # clean + 4 uniform + 4 pair levels
     assert {dict(n).get("mapping") for n in noises if dict(n).get("kind") == "pair"} == {"next"}
@@ -134,14 +121,14 @@ def test_proxy_runs_the_noise_grid_with_clean_labels_and_five_seeds():
 
 def test_scoped_loss_params_skip_jobs_without_that_loss_but_typos_still_fail():
     base = ("--dataset", "digits", "--model", "lenet5", "--seeds", "0", "--lrs", "0.01")
-    specs = _specs((*base, "--losses", "ce", "--loss-param", "trunc_gce:prune_start=0.5"))
+    specs = job_specs((*base, "--losses", "ce", "--loss-param", "trunc_gce:prune_start=0.5"))
     assert [s.method for s in specs] == ["ce"]
-    specs = _specs((*base, "--losses", "ce,trunc_gce", "--loss-param", "trunc_gce:k=0.4"))
+    specs = job_specs((*base, "--losses", "ce,trunc_gce", "--loss-param", "trunc_gce:k=0.4"))
     assert [s.method for s in specs] == ["ce", "trunc_gce(k=0.4)"]
     with pytest.raises(LossbenchError, match="'trunc_gc' is not one of ce"):
-        _specs((*base, "--losses", "ce", "--loss-param", "trunc_gc:k=0.4"))
+        job_specs((*base, "--losses", "ce", "--loss-param", "trunc_gc:k=0.4"))
     with pytest.raises(LossbenchError, match="NAME=VALUE"):
-        _specs((*base, "--losses", "ce", "--loss-param", "trunc_gce:k"))
+        job_specs((*base, "--losses", "ce", "--loss-param", "trunc_gce:k"))
 
 
 def test_losses_cli_labels_forward_with_the_true_matrix(capsys):

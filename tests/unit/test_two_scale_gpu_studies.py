@@ -5,17 +5,16 @@ and the MNIST epochs cover the paper's 1,000 SGD iterations on official_val10's 
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _study_jobs import job_specs
 
 from bench.data.arrays import ArrayDataset
 from bench.losses import make_loss
 from bench.studies import load_study
-from bench.train._cli import add_arguments, check_specs, specs_from_args
 
 STUDIES = Path(__file__).resolve().parents[2] / "config" / "studies"
 # study -> (dataset, model, epochs, eval_every, methods, seeds)
@@ -26,20 +25,12 @@ EXPECTED = {
 }
 
 
-def _specs(args: tuple[str, ...]):
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    specs = specs_from_args(parser.parse_args([*args, "--out", "unused"]), n_folds=1)
-    check_specs(specs)
-    return specs
-
-
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_jobs_carry_the_papers_settings(name: str):
     dataset, model, epochs, eval_every, n_methods, n_seeds = EXPECTED[name]
     study = load_study(name, STUDIES)
     assert study.gpu and study.config["baseline"] == "one_scale"
-    specs = [s for job in study.jobs() for s in _specs(job.args)]
+    specs = [s for job in study.jobs() for s in job_specs(job.args)]
     assert len(specs) == n_methods * n_seeds
     assert len({s.method for s in specs}) == n_methods and "one_scale" in study.methods()
     assert {s.seed for s in specs} == set(range(n_seeds))
@@ -52,7 +43,7 @@ def test_jobs_carry_the_papers_settings(name: str):
 
 
 def test_cifar100_saves_the_histograms_at_the_end():
-    specs = _specs(load_study("two_scale_cifar100", STUDIES).jobs()[0].args)
+    specs = job_specs(load_study("two_scale_cifar100", STUDIES).jobs()[0].args)
     assert specs[0].save_predictions_at[-1] == specs[0].epochs == 128
 
 
@@ -69,5 +60,5 @@ def test_official_val10_steps_per_epoch(n_train: int, n_test: int, steps: int):
 
 
 def test_mnist_epochs_cover_the_papers_1000_iterations():
-    epochs = _specs(load_study("two_scale_mnist", STUDIES).jobs()[0].args)[0].epochs
+    epochs = job_specs(load_study("two_scale_mnist", STUDIES).jobs()[0].args)[0].epochs
     assert (epochs - 1) * 422 < 1000 <= epochs * 422  # the fewest epochs reaching step 1,000

@@ -5,31 +5,19 @@ training."""
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
+
+from _study_jobs import flag_value, job_specs
 
 from bench.data import get_dataset
 from bench.losses import make_loss
 from bench.studies import load_study
 from bench.train import stacked_refusal
-from bench.train._cli import add_arguments, check_specs, specs_from_args
 
 REPO = Path(__file__).resolve().parents[2]
 STUDIES = REPO / "config" / "studies"
 ETAS = {"0.01", "0.1", "1.0"}
-
-
-def _flag(args, name):
-    return args[args.index(name) + 1]
-
-
-def _specs(args: tuple[str, ...]):
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    specs = specs_from_args(parser.parse_args([*args, "--out", "unused"]), n_folds=1)
-    check_specs(specs)
-    return specs
 
 
 def _is_a_cpu_target(name: str) -> None:
@@ -52,7 +40,7 @@ def test_uci_study_is_one_stack_per_dataset_and_model():
     jobs = {j.id: j.args for j in study.jobs(datasets=["iris"])}
     assert sorted(jobs) == ["iris__linear", "iris__mlp"]
     for model, args in (("linear", jobs["iris__linear"]), ("mlp", jobs["iris__mlp"])):
-        specs = _specs(args)
+        specs = job_specs(args)
         assert len(specs) == 11 * 4 * 2  # methods x lrs x seeds
         assert {s.lr for s in specs} == {0.1, 0.01, 0.005, 0.001}
         assert {s.seed for s in specs} == {0, 1}
@@ -77,7 +65,7 @@ def test_digits_study_runs_the_papers_mnist_settings_for_1000_iterations():
     etas = {i.rsplit("__", 1)[1] for i in by_id if i.startswith("digits__fc2__two_scale_eta")}
     assert etas == {f"two_scale_eta_{e}_" for e in ("0.01", "0.1", "1.0", "10.0", "100.0")}
     for job in jobs:
-        specs = _specs(job.args)
+        specs = job_specs(job.args)
         assert len(specs) == 30 and {s.seed for s in specs} == set(range(30))
         spec = specs[0]
         assert (spec.lr, spec.batch_size, spec.momentum, spec.eval_every, spec.protocol) == \
@@ -88,5 +76,5 @@ def test_digits_study_runs_the_papers_mnist_settings_for_1000_iterations():
     # digits ships with scikit-learn: its 112 epochs are the paper's ~1,000 iterations
     ds = get_dataset("digits")
     batches = math.ceil(len(ds.splits("random")[0][0]) / 128)
-    epochs = int(_flag(by_id["digits__fc2__ce"], "--epochs"))
+    epochs = int(flag_value(by_id["digits__fc2__ce"], "--epochs"))
     assert 1000 <= epochs * batches < 1000 + batches
