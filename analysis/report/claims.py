@@ -223,20 +223,34 @@ _HOLM_TEXT = (", at every level of noise kind {kinds} (none = clean); p-values H
               "every {group}")
 
 
-def _paired_verdict(summaries, methods, over, kinds, metric, alternative, alpha, unit,
-                    **contrast) -> tuple[bool | None, str]:
+def _paired_table(summary: pd.DataFrame, methods, over, kinds, metric="test_acc",
+                  alternative="higher", unit="dataset", alpha=None, versus=None,
+                  relative_to=None) -> pd.DataFrame:
+    """The comparisons behind a paired rule (``analysis.paired.paired_tests``), from the
+    rule's parameters (``alpha`` decides, it does not test)."""
+    from analysis.paired import paired_tests
+
+    return paired_tests(summary, methods, over, kinds, metric,
+                        {v: k for k, v in _H1.items()}[alternative], unit=unit, versus=versus,
+                        relative_to=relative_to)
+
+
+def claim_comparisons(claim: Claim, summary: pd.DataFrame) -> pd.DataFrame:
+    """Every comparison of a paired claim on one group's summary, with the rule's defaults for
+    the parameters the claim leaves out (the table its verdict was decided on)."""
+    return _paired_table(summary, **rule_params(claim))
+
+
+def _paired_verdict(summaries, alpha, unit, **params) -> tuple[bool | None, str]:
     """Every comparison of a claim per group (architecture), decided on Holm-adjusted p."""
     from analysis.noise import level_label
-    from analysis.paired import paired_tests
 
     if not summaries:
         return None, "not tested: no summary.csv"
     ok, parts = True, []
     for group, summary in summaries.items():
         try:
-            table = paired_tests(summary, methods, over, kinds, metric,
-                                 {v: k for k, v in _H1.items()}[alternative], unit=unit,
-                                 **contrast)
+            table = _paired_table(summary, unit=unit, **params)
         except LossbenchError as exc:
             return None, f"not tested: {group}: {exc}"
         worst = table.loc[table["p_holm"].idxmax()]
@@ -254,7 +268,8 @@ def _paired_verdict(summaries, methods, over, kinds, metric, alternative, alpha,
                "than each of {over}" + _HOLM_TEXT, needs="summary")
 def paired_wilcoxon(summaries, baseline, study, methods, over, kinds, metric="test_acc",
                     alternative="higher", alpha=0.05, unit="dataset"):
-    return _paired_verdict(summaries, methods, over, kinds, metric, alternative, alpha, unit)
+    return _paired_verdict(summaries, alpha, unit, methods=methods, over=over, kinds=kinds,
+                           metric=metric, alternative=alternative)
 
 
 @register_rule("paired_gain_exceeds",
@@ -264,8 +279,8 @@ def paired_wilcoxon(summaries, baseline, study, methods, over, kinds, metric="te
                needs="summary")
 def paired_gain_exceeds(summaries, baseline, study, methods, over, kinds, metric, versus,
                         alternative="higher", alpha=0.05, unit="dataset"):
-    return _paired_verdict(summaries, methods, over, kinds, metric, alternative, alpha, unit,
-                           versus=versus)
+    return _paired_verdict(summaries, alpha, unit, methods=methods, over=over, kinds=kinds,
+                           metric=metric, alternative=alternative, versus=versus)
 
 
 @register_rule("paired_closer",
@@ -274,18 +289,23 @@ def paired_gain_exceeds(summaries, baseline, study, methods, over, kinds, metric
                "`{relative_to}` than each of {over})" + _HOLM_TEXT, needs="summary")
 def paired_closer(summaries, baseline, study, methods, over, kinds, metric, relative_to,
                   alternative="lower", alpha=0.05, unit="dataset"):
-    return _paired_verdict(summaries, methods, over, kinds, metric, alternative, alpha, unit,
-                           relative_to=relative_to)
+    return _paired_verdict(summaries, alpha, unit, methods=methods, over=over, kinds=kinds,
+                           metric=metric, alternative=alternative, relative_to=relative_to)
+
+
+def rule_params(claim: Claim) -> dict[str, Any]:
+    """The claim's rule parameters, those it leaves out at the rule's defaults."""
+    defaults = {name: p.default for name, p in
+                inspect.signature(RULES[claim.rule].check).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return {**defaults, **claim.params}
 
 
 def rule_text(claim: Claim, study: Study) -> str:
     """The claim's rule as a sentence (list parameters become `a`, `b`, ...; parameters the
     claim leaves out read as the rule's defaults)."""
-    defaults = {name: p.default for name, p in
-                inspect.signature(RULES[claim.rule].check).parameters.items()
-                if p.default is not inspect.Parameter.empty}
     params = {k: ", ".join(f"`{x}`" for x in v) if isinstance(v, list) else v
-              for k, v in {**defaults, **claim.params}.items()}
+              for k, v in rule_params(claim).items()}
     return RULES[claim.rule].text.format(**params, group=study.group, delta=study.delta)
 
 

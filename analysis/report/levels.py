@@ -172,15 +172,9 @@ def _summaries(ctx: Context) -> dict[str, pd.DataFrame]:
 
 
 def _comparisons(claim, summary: pd.DataFrame) -> list[list[str]]:
-    from analysis.paired import paired_tests
+    from analysis.report.claims import claim_comparisons
 
-    p = claim.params
-    default = "lower" if claim.rule == "paired_closer" else "higher"
-    alternative = {"higher": "greater", "lower": "less"}[p.get("alternative", default)]
-    contrast = {k: p[k] for k in ("versus", "relative_to") if k in p}
-    table = paired_tests(summary, p["methods"], p["over"], p["kinds"],
-                         p.get("metric", "test_acc"), alternative,
-                         unit=p.get("unit", "dataset"), **contrast)
+    table = claim_comparisons(claim, summary)
     return [[level_label(r.noise_kind, r.noise_rate), f"`{r.method}`", f"`{r.other}`",
              f"{r.n_datasets}", f"{r.mean_diff:+.2f}", f"{r.n_better}/{r.n_worse}",
              f"{r.p_value:.2e}", f"{r.p_holm:.2e}"] for r in table.itertuples()]
