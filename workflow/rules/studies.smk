@@ -167,11 +167,9 @@ rule study_analyze_metrics:  # a study's `metrics:` (top-k, close-enough): one a
     shell:
         "lossbench select {input.scores:q} --arch {wildcards.arch:q}"
         " --selection {wildcards.selection:q} --metrics {params.metrics:q}"
-        " --out {output.long:q} > {log:q} 2>&1"
-        " && PYTHONHASHSEED=0 lossbench analyze {output.long:q} --out {params.out:q}"
-        " --dataset-col dataset --method-col loss --score-col value --group-by metric"
-        " --baseline {params.baseline:q} {params.average:q} --drop-incomplete"
-        " --labels {input.labels:q} >> {log:q} 2>&1"
+        " --out {output.long:q} > {log:q} 2>&1 && "
+        + study_analyze("{output.long:q}", "value")
+        + " --group-by metric >> {log:q} 2>&1"
 
 
 rule study_noise_curves:  # `figures: [noise_curves]`: accuracy and rank vs noise rate per arch

@@ -21,13 +21,19 @@ wildcard_constraints:
     job=r"[A-Za-z0-9_.-]+",
 
 
-# the analyze command of study_analyze and study_analyze_groups (PYTHONHASHSEED: see analyze.smk)
-STUDY_ANALYZE = (
-    "PYTHONHASHSEED=0 lossbench analyze {input.scores:q} --out {params.out:q}"
-    " --dataset-col dataset --method-col loss --score-col {params.score:q}"
-    " --baseline {params.baseline:q} {params.average:q} --drop-incomplete"
-    " --labels {input.labels:q}"
-)
+def study_analyze(scores, score):
+    """The analyze command of a study's analysis rules (PYTHONHASHSEED: see analyze.smk):
+    ``scores`` and ``score`` are shell-template fields of the rule."""
+    return (
+        f"PYTHONHASHSEED=0 lossbench analyze {scores} --out {{params.out:q}}"
+        f" --dataset-col dataset --method-col loss --score-col {score}"
+        " --baseline {params.baseline:q} {params.average:q} --drop-incomplete"
+        " --labels {input.labels:q}"
+    )
+
+
+# study_analyze and study_analyze_groups rank the selected scores on the study's score
+STUDY_ANALYZE = study_analyze("{input.scores:q}", "{params.score:q}")
 
 
 def study_dir(name):
