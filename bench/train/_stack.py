@@ -379,7 +379,7 @@ class Stack:
         full = self._buffers_for(B)
         rest_extra = {a: [{"sample_weights": w} for w in rest_w[a]] if a in rest_w else None
                       for a, _z in rest}
-        step = self._sgd_step() if self.spec.optimizer == "sgd" else self._step
+        step = self._sgd_step() if self.spec.optimizer == "sgd" else self._adam_step
         for k, xb in enumerate(xbs):
             b = xb.shape[1]
             buf = full if b == B else self._buffers_for(b)
@@ -480,8 +480,8 @@ class Stack:
         return t.view(S, b, L, R, *t.shape[3:]).movedim(1, 3)
 
     def _sgd_step(self) -> Callable[[], None]:
-        """``_step`` for SGD as a closure over the flat buffers (the same ops, less lookup per
-        step: the step is dispatch-bound)."""
+        """One SGD(-with-momentum) step as a closure over the flat buffers: less attribute
+        lookup per step (the step is dispatch-bound)."""
         p, grad, buf, neg_lr, m = (self.flat, self.flat_grad, self.flat_state,
                                    self.flat_neg_lr, self._momentum)
 
@@ -495,17 +495,10 @@ class Stack:
 
         return step
 
-    def _step(self) -> None:
+    def _adam_step(self) -> None:
+        """One Adam step over the flat buffers (SGD: ``_sgd_step``)."""
         self.n_steps += 1
         p, grad, buf, neg_lr = self.flat, self.flat_grad, self.flat_state, self.flat_neg_lr
-        if self.spec.optimizer == "sgd":
-            m = self._momentum
-            if m is not None:
-                buf.mul_(m).add_(grad)
-                p.addcmul_(buf, neg_lr)
-            else:
-                p.addcmul_(grad, neg_lr)
-            return
         b1, b2 = self.spec.betas
         bc1 = 1 - b1 ** self.n_steps
         bc2_sqrt = math.sqrt(1 - b2 ** self.n_steps)
