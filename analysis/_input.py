@@ -45,6 +45,15 @@ def read_labels(path: str | Path) -> dict[str, str]:
     return dict(zip(table["method"], table["label"], strict=True))
 
 
+def require_columns(frame: pd.DataFrame, need: Sequence[str], source: object,
+                    expected: str) -> None:
+    """One line naming ``source``, the missing columns and what table was ``expected``."""
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected "
+                             f"{expected}")
+
+
 def check_columns(df: pd.DataFrame, columns: Sequence[str], what: str = "results") -> None:
     """Raise naming the missing columns and the ones present."""
     missing = [c for c in columns if c not in df.columns]

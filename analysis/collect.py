@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis._input import require_columns
 from bench.errors import LossbenchError
 from bench.io import write_csv, write_json
 
@@ -100,11 +101,7 @@ def read_summaries(paths: Sequence[Path]) -> pd.DataFrame:
     frames = []
     for path in paths:
         frame = _read_csv(path)
-        missing = [c for c in REQUIRED if c not in frame.columns]
-        if missing:
-            raise LossbenchError(
-                f"{path}: missing column(s) {', '.join(missing)}; expected at least {REQUIRED}"
-            )
+        require_columns(frame, REQUIRED, path, f"at least {REQUIRED}")
         frames.append(frame)
     summary = pd.concat(frames, ignore_index=True)
     return summary.sort_values([*KEYS, "fold"], kind="stable").reset_index(drop=True)

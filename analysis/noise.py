@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from analysis._input import require_columns
 from bench.errors import LossbenchError
 
 if TYPE_CHECKING:
@@ -40,10 +41,8 @@ def level_blocks(scores: pd.DataFrame, arch: str, source: str = "scores"
                  ) -> dict[tuple[str, float], pd.DataFrame]:
     """{(noise_kind, noise_rate): datasets x losses test accuracy in %, seed-averaged,
     complete datasets only} for one architecture."""
-    missing = [c for c in REQUIRED if c not in scores.columns]
-    if missing:
-        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected the "
-                             "scores.csv of a noise study (`lossbench collect`)")
+    require_columns(scores, REQUIRED, source,
+                    "the scores.csv of a noise study (`lossbench collect`)")
     rows = scores[(scores["arch"] == arch) & scores["test_acc"].notna()]
     if rows.empty:
         raise LossbenchError(f"{source}: no scored rows for arch={arch!r}; archs present: "

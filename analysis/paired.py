@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis._input import require_columns
 from bench.errors import LossbenchError
 
 CLEAN = "none"  # noise_kind of clean runs (and of a study without label noise)
@@ -44,10 +45,7 @@ def metric_blocks(summary: pd.DataFrame, metric: str, kinds: Sequence[str],
     if "noise_kind" not in summary.columns:  # a study without label noise: one clean level
         summary = summary.assign(noise_kind=CLEAN, noise_rate=0.0)
     need = [*UNITS[unit], "loss", "noise_kind", "noise_rate", metric]
-    missing = [c for c in need if c not in summary.columns]
-    if missing:
-        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected the "
-                             "summary.csv of a study (`lossbench collect`)")
+    require_columns(summary, need, source, "the summary.csv of a study (`lossbench collect`)")
     rows = summary[summary["noise_kind"].isin(list(kinds))]
     out = {}
     for (kind, rate), part in rows.groupby(["noise_kind", "noise_rate"], sort=True):

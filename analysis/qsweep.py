@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from analysis._input import require_columns
 from bench.errors import LossbenchError
 
 if TYPE_CHECKING:
@@ -39,10 +40,8 @@ def method_q(method: str) -> float:
 
 
 def _check(table: pd.DataFrame, need: Sequence[str], source: str) -> None:
-    missing = [c for c in need if c not in table.columns]
-    if missing:
-        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected the "
-                             "collected tables of a noise study (`lossbench collect`)")
+    require_columns(table, need, source,
+                    "the collected tables of a noise study (`lossbench collect`)")
 
 
 def q_curves(epochs: pd.DataFrame, summary: pd.DataFrame, arch: str,

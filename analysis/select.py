@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from analysis._input import require_columns
 from analysis.collect import METRICS
 from bench.errors import LossbenchError
 
@@ -50,10 +51,8 @@ def last_epoch_scores(epochs: pd.DataFrame, source: str = "epochs") -> pd.DataFr
     is never chosen), then folds are averaged as ``lossbench collect`` does.
     """
     need = [*KEYS, "fold", "lr", "epoch", "val_acc", "test_acc"]
-    missing = [c for c in need if c not in epochs.columns]
-    if missing:
-        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected the "
-                             "epochs table of `lossbench collect` (epochs.csv.gz)")
+    require_columns(epochs, need, source,
+                    "the epochs table of `lossbench collect` (epochs.csv.gz)")
     spec = _spec_columns(epochs)
     run = [*KEYS, *spec, "fold"]
     last = epochs[epochs["epoch"] == epochs.groupby([*run, "lr"], dropna=False)["epoch"]
@@ -83,10 +82,8 @@ def select_scores(scores: pd.DataFrame, arch: str, selection: str, source: str =
     if match is None:
         raise LossbenchError(f"--selection: expected 'mean', 'blocks', 'last' or 'seed<N>'; got "
                              f"{selection!r}")
-    missing = [c for c in ("arch", "seed", "val_acc", "test_acc") if c not in scores.columns]
-    if missing:
-        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected the "
-                             "scores.csv of `lossbench collect`")
+    require_columns(scores, ("arch", "seed", "val_acc", "test_acc"), source,
+                    "the scores.csv of `lossbench collect`")
     scores = scores[scores["arch"] == arch]
     if match.group(1) is not None:
         scores = scores[scores["seed"] == int(match.group(1))]
@@ -138,9 +135,5 @@ def metrics_long(selected: pd.DataFrame, metrics: list[str], source: str = "scor
 
 def paper_slice(paper: pd.DataFrame, group: str, source: str = "paper table") -> pd.DataFrame:
     """The paper's rows of one group (architecture), without the group column."""
-    missing = [c for c in PAPER_COLUMNS if c not in paper.columns]
-    if missing:
-        raise LossbenchError(
-            f"{source}: missing column(s) {', '.join(missing)}; expected {PAPER_COLUMNS}"
-        )
+    require_columns(paper, PAPER_COLUMNS, source, str(PAPER_COLUMNS))
     return paper[paper["group"] == group].drop(columns="group")

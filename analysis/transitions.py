@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis._input import require_columns
 from bench.errors import LossbenchError
 from bench.io import write_csv
 
@@ -62,10 +63,7 @@ def read_transitions(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
             frame = pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
             raise LossbenchError(f"{path}: not a CSV table ({err})") from None
-        missing = [c for c in COLUMNS if c not in frame.columns]
-        if missing:
-            raise LossbenchError(f"{path}: missing column(s) {', '.join(missing)}; expected "
-                                 f"{', '.join(COLUMNS)}")
+        require_columns(frame, COLUMNS, path, ", ".join(COLUMNS))
         _check_matrices(frame, path)
         frames.append(frame[list(COLUMNS)])
     table = pd.concat(frames, ignore_index=True)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import pandas as pd
 
+from analysis._input import require_columns
 from analysis.noise import bootstrap_mean_ci, method_order
 from bench.errors import LossbenchError
 
@@ -43,6 +44,7 @@ ITERATION_COLUMNS = (*RUN, "fold", "seed", "lr", "iteration", "epoch", "batch_ac
 METRICS = {"batch_acc": "training batch accuracy (%)", "test_acc": "test accuracy (%)"}
 CURVE_COLUMNS = [*RUN, "iteration", "epoch", "n_seeds", "n_missing",
                  *(f"{m}_{s}" for m in METRICS for s in ("mean", "low", "high"))]
+ITERATIONS_TABLE = "the iterations.csv of `lossbench train --eval-every N`"
 HIST_COLUMNS = ("quantity", "lo", "hi", "count")
 #: histogram quantities (torch_trainer.histograms) -> panel titles (Figs. 4, 5, 6)
 QUANTITIES = {"max_p": "max p (all test samples)", "p_y": "p_y (all test samples)",
@@ -71,12 +73,6 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
         raise LossbenchError(f"{path}: not a CSV table ({err})") from None
 
 
-def _check(frame: pd.DataFrame, need: Sequence[str], source: str, what: str) -> None:
-    missing = [c for c in need if c not in frame.columns]
-    if missing:
-        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected {what}")
-
-
 # -- inputs: the jobs' side files ---------------------------------------------------------------
 def job_dirs(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """Job folders from job folders, their iterations.csv, or a runs folder (its jobs)."""
@@ -102,8 +98,7 @@ def read_iterations(job: Path) -> pd.DataFrame:
     path = job / "iterations.csv"
     frame = _read_csv(path, "the per-record table `lossbench train --eval-every N` writes "
                             "beside summary.csv (torch trainer)")
-    _check(frame, ITERATION_COLUMNS, str(path), "the iterations.csv of `lossbench train "
-           "--eval-every N`")
+    require_columns(frame, ITERATION_COLUMNS, path, ITERATIONS_TABLE)
     return frame
 
 
@@ -158,8 +153,7 @@ def iteration_curves(frames: Mapping[str, pd.DataFrame], seed: int = 0) -> pd.Da
     if not frames:
         raise LossbenchError("no iterations.csv given; expected one per train job")
     for source, frame in frames.items():
-        _check(frame, ITERATION_COLUMNS, source, "the iterations.csv of `lossbench train "
-               "--eval-every N`")
+        require_columns(frame, ITERATION_COLUMNS, source, ITERATIONS_TABLE)
     table = pd.concat([f[list(ITERATION_COLUMNS)] for f in frames.values()], ignore_index=True)
     twice = table.duplicated([*RUN, "fold", "seed", "lr", "iteration"])
     if twice.any():
@@ -200,8 +194,8 @@ def histogram_table(files: Sequence[HistFile]) -> pd.DataFrame:
         total, bins = None, None
         for file in groups[key]:
             frame = _read_csv(file.path, "a histogram of `lossbench train --save-predictions-at`")
-            _check(frame, HIST_COLUMNS, str(file.path), "the columns quantity, lo, hi, count "
-                   "of a -hist.csv")
+            require_columns(frame, HIST_COLUMNS, file.path,
+                            "the columns quantity, lo, hi, count of a -hist.csv")
             unknown = sorted(set(frame["quantity"]) - set(QUANTITIES))
             if unknown:
                 raise LossbenchError(f"{file.path}: unknown quantity {unknown[0]!r}; expected "

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from analysis._input import require_columns
 from analysis.report.read import friedman_p
 from bench.errors import LossbenchError
 
@@ -408,10 +409,7 @@ def load_studies(table: str | os.PathLike | None = None) -> list[StudyStatus]:
                              f"({','.join(STUDY_COLUMNS)})")
     with source.open("rb") as handle:
         rows = pd.read_csv(handle, dtype=str, keep_default_na=False)
-    missing = [c for c in STUDY_COLUMNS if c not in rows.columns]
-    if missing:
-        raise LossbenchError(f"{source}: missing column(s) {', '.join(missing)}; expected "
-                             f"{list(STUDY_COLUMNS)}")
+    require_columns(rows, STUDY_COLUMNS, source, str(list(STUDY_COLUMNS)))
     base = Path(table).parent if table is not None else None
     out = []
     for row in rows.itertuples():

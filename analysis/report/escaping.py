@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis._input import require_columns
 from analysis.report.claims import RULES, register_rule, verdicts
 from analysis.report.read import read_json
 from analysis.report.render import Context, _rel, mark, md_table, section
-from bench.errors import LossbenchError
 
 VERDICT_COLUMNS = ("a", "b", "model", "epoch", "n_datasets", "n_holds", "fraction", "p_value")
 
@@ -56,10 +56,7 @@ def read_verdict(path: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     table = pd.read_csv(path, dtype={"epoch": str})
-    missing = [c for c in VERDICT_COLUMNS if c not in table.columns]
-    if missing:
-        raise LossbenchError(f"{path}: missing column(s) {', '.join(missing)}; expected the "
-                             "table of `lossbench escaping-verdict`")
+    require_columns(table, VERDICT_COLUMNS, path, "the table of `lossbench escaping-verdict`")
     return table
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis._input import require_columns
 from bench.errors import LossbenchError
 
 TABLE_COLUMNS = ("method", "wins", "delta", "mean_rank")
@@ -92,11 +93,7 @@ def read_table4(path: Path, labels: dict[str, str]) -> pd.DataFrame | None:
     table = _read_csv(path)
     if table is None:
         return None
-    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
-    if missing:
-        raise LossbenchError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected {list(TABLE_COLUMNS)}"
-        )
+    require_columns(table, TABLE_COLUMNS, path, str(list(TABLE_COLUMNS)))
     by_label = {label: loss_id for loss_id, label in labels.items()}
     table["method"] = [by_label.get(m, m) for m in table["method"]]
     optional = [c for c in ("mean_rank_min",) if c in table.columns]
