@@ -192,9 +192,10 @@ def noise_verdicts_section(ctx: Context, where: str = "") -> list[str]:
         return [f"No summary.csv for `{ctx.protocol.name}`: no verdicts.", ""]
     found = verdicts(ctx.study, {}, {}, ctx.baseline, summaries)
     suffix = f" on {where}" if where else ""
-    rows = [[v.claim.claim, mark(v.reproduced) + (suffix if v.reproduced is not None else ""),
+    rows = [[v.claim.claim, v.claim.paper_value,
+             mark(v.reproduced) + (suffix if v.reproduced is not None else ""),
              v.claim.test, v.rule, v.evidence] for v in found]
-    lines = [*md_table(["claim", "verdict", "test", "decision rule", "numbers"], rows), ""]
+    lines = [*md_table(["claim", "paper", "verdict", "test", "decision rule", "ours"], rows), ""]
     for v in found:
         if v.reproduced is None or not v.claim.rule.startswith("paired_"):
             continue

@@ -579,4 +579,8 @@ def test_report_shows_a_table4_per_measure_accuracy_first_and_the_verdicts(tmp_p
     assert "metrics/metric=test_top2_pct/cd_diagram.png)" in links[0]
     # the seven claims, decided on summary.csv, each with its comparisons
     assert len([line for line in lines if "**reproduced** on UCI-121" in line]) == 7
+    # the paper's value beside each verdict (the claims file's paper_value)
+    train_row = next(line for line in lines if line.startswith("| Two-scale raises training"))
+    assert _cells(train_row)[1:3] == ["CIFAR-10 +12, CIFAR-100 +13.4, MNIST +7.1 points (train)",
+                                      "**reproduced** on UCI-121"]
     assert "| clean | `two_scale(eta=0.01)` | `one_scale` | 5 |" in text  # top-2: 5 datasets
